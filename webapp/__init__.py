@@ -1,0 +1,41 @@
+"""Roster: organization access control. ``create_app`` is the WSGI entry point."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the app from the ROSTER_* environment, then apply ``config`` overrides (tests)."""
+    from webapp import auth, cli, security, web
+    from webapp.config import STATIC, from_environment
+    from webapp.extensions import csrf, db, limiter, migrate
+    from webapp.services.transactions import install_sqlite_hooks
+
+    app = Flask(
+        __name__,
+        instance_path=str(ROOT / "instance"),
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    app.config.update(STATIC)
+    app.config.update(from_environment(Path(app.instance_path)))
+    app.config.update(config or {})
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"))
+    csrf.init_app(app)
+    limiter.init_app(app)
+    with app.app_context():
+        install_sqlite_hooks(db.engine)
+
+    security.init_app(app)
+    auth.init_app(app)
+    web.init_app(app)
+    cli.init_app(app)
+    return app

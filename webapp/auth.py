@@ -1,0 +1,102 @@
+"""Identity: who is asking. Session users (Flask-Login), Bearer tokens, and failure limits.
+
+Nothing here decides what a user may do; that is ``services.permissions``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from flask import Flask, current_app, request
+from limits import RateLimitItem, parse_many
+
+from webapp.extensions import limiter, login_manager
+from webapp.models import User
+from webapp.services import tokens, users
+from webapp.services.errors import AuthenticationFailed, TooManyAttempts
+
+
+@dataclass(frozen=True)
+class FailureLimit:
+    """Counts failures only (never successes) per key, in the limiter's storage.
+
+    Memory by default; Redis when ROSTER_REDIS_URL is set, so every process shares the count.
+    """
+
+    config_key: str
+    scope: str
+
+    def _items(self) -> list[RateLimitItem]:
+        return parse_many(current_app.config[self.config_key])
+
+    def check(self, key: str) -> None:
+        """Raise TooManyAttempts while the key is over any of its limits."""
+        strategy = limiter.limiter
+        for item in self._items():
+            if not strategy.test(item, self.scope, key):
+                reset_at, _ = strategy.get_window_stats(item, self.scope, key)
+                raise TooManyAttempts(retry_after=max(1, math.ceil(reset_at - time.time())))
+
+    def failed(self, key: str) -> None:
+        for item in self._items():
+            limiter.limiter.hit(item, self.scope, key)
+
+
+LOGIN_PER_EMAIL = FailureLimit("ROSTER_LOGIN_LIMIT_PER_EMAIL", "login-email")
+LOGIN_PER_ADDRESS = FailureLimit("ROSTER_LOGIN_LIMIT_PER_ADDRESS", "login-address")
+TOKEN_PER_ADDRESS = FailureLimit("ROSTER_TOKEN_LIMIT_PER_ADDRESS", "token-address")
+
+
+def client_address() -> str:
+    return request.remote_addr or "unknown"
+
+
+def sign_in_with_password(email: str, password: str) -> User:
+    """Check a password under the per-email and per-address failure limits.
+
+    Raises TooManyAttempts while either limit is exceeded (a correct password too: otherwise a
+    guesser could go on until it is right), AuthenticationFailed for a wrong email or password.
+    """
+    email_key = (email or "").strip().lower()[:254]
+    LOGIN_PER_ADDRESS.check(client_address())
+    LOGIN_PER_EMAIL.check(email_key)
+    try:
+        return users.authenticate(email, password)
+    except AuthenticationFailed:
+        LOGIN_PER_ADDRESS.failed(client_address())
+        LOGIN_PER_EMAIL.failed(email_key)
+        raise
+
+
+def bearer_token() -> str | None:
+    """The token of an ``Authorization: Bearer`` header; "" for a malformed one; None if absent."""
+    header = request.headers.get("Authorization")
+    if header is None:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return ""
+    return value.strip()
+
+
+def user_from_token(token: str) -> User | None:
+    """The token's user; failures count against the client address.
+
+    A valid token is never refused by the limit: tokens carry 256 random bits, so the limit is
+    there to make guessing noisy and slow, not to lock out the integrations that work.
+    """
+    user = tokens.authenticate_token(token) if token else None
+    if user is None:
+        TOKEN_PER_ADDRESS.check(client_address())
+        TOKEN_PER_ADDRESS.failed(client_address())
+    return user
+
+
+def init_app(app: Flask) -> None:
+    login_manager.init_app(app)
+    login_manager.login_view = "web.login"
+    login_manager.login_message = "Please sign in to continue."
+    login_manager.login_message_category = "info"
+    login_manager.user_loader(users.load_session_user)

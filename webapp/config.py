@@ -1,0 +1,75 @@
+"""Every ROSTER_* setting, read from the environment in one place."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+DEFAULT_MAX_CONTENT_LENGTH = 1024 * 1024  # 10,000 ids as JSON fit in well under 1 MiB.
+
+
+class ConfigError(RuntimeError):
+    """The settings do not allow the app to start."""
+
+
+def _secret_key(instance_path: Path, production: bool) -> str:
+    key = os.environ.get("ROSTER_SECRET_KEY")
+    if key:
+        return key
+    if production:
+        raise ConfigError("ROSTER_SECRET_KEY must be set in production (ROSTER_ENV=production)")
+    # Development: one key per instance folder, made on first run and kept.
+    path = instance_path / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    key = secrets.token_urlsafe(48)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+def from_environment(instance_path: Path) -> dict[str, Any]:
+    """Build the Flask config from ROSTER_* environment variables."""
+    instance_path.mkdir(parents=True, exist_ok=True)
+    production = os.environ.get("ROSTER_ENV", "development") == "production"
+    database_url = os.environ.get("ROSTER_DATABASE_URL") or (
+        f"sqlite:///{instance_path / 'roster.db'}"
+    )
+    redis_url = os.environ.get("ROSTER_REDIS_URL")
+    return {
+        "ROSTER_ENV": "production" if production else "development",
+        "SECRET_KEY": _secret_key(instance_path, production),
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+        "MAX_CONTENT_LENGTH": int(
+            os.environ.get("ROSTER_MAX_CONTENT_LENGTH", DEFAULT_MAX_CONTENT_LENGTH)
+        ),
+        # Number of reverse proxies in front of the app whose X-Forwarded-* to trust.
+        "ROSTER_TRUSTED_PROXIES": int(os.environ.get("ROSTER_TRUSTED_PROXIES", "0")),
+        "ROSTER_LOGIN_LIMIT_PER_EMAIL": os.environ.get(
+            "ROSTER_LOGIN_LIMIT_PER_EMAIL", "5 per minute;20 per hour"
+        ),
+        "ROSTER_LOGIN_LIMIT_PER_ADDRESS": os.environ.get(
+            "ROSTER_LOGIN_LIMIT_PER_ADDRESS", "20 per minute;100 per hour"
+        ),
+        "ROSTER_TOKEN_LIMIT_PER_ADDRESS": os.environ.get(
+            "ROSTER_TOKEN_LIMIT_PER_ADDRESS", "20 per minute;100 per hour"
+        ),
+    }
+
+
+# Fixed settings: not for the environment to change.
+STATIC = {
+    "SQLALCHEMY_TRACK_MODIFICATIONS": False,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "REMEMBER_COOKIE_HTTPONLY": True,
+    "REMEMBER_COOKIE_SAMESITE": "Lax",
+    "WTF_CSRF_TIME_LIMIT": None,  # tied to the session, which sign-out ends
+    "WTF_CSRF_HEADERS": ["X-CSRFToken"],
+    "RATELIMIT_HEADERS_ENABLED": True,
+    "RATELIMIT_STRATEGY": "moving-window",
+    "JSON_SORT_KEYS": False,
+}

@@ -1,0 +1,17 @@
+"""Typed SQLAlchemy 2 models. They hold data and its shape; every rule is in ``services``."""
+
+from webapp.models.base import Base, utcnow
+from webapp.models.roles import Role, Via
+from webapp.models.tables import ApiToken, AuditEvent, Membership, Organization, User
+
+__all__ = [
+    "ApiToken",
+    "AuditEvent",
+    "Base",
+    "Membership",
+    "Organization",
+    "Role",
+    "User",
+    "Via",
+    "utcnow",
+]

@@ -1,0 +1,150 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask_login import UserMixin
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from webapp.models.base import Base, UTCDateTime, utcnow
+from webapp.models.roles import Role, RoleType
+
+# Integer ids are 64-bit on PostgreSQL; SQLite's INTEGER PRIMARY KEY is already 64-bit
+# and must stay spelled INTEGER to remain the rowid alias.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+EMAIL_MAX = 254
+NAME_MAX = 100
+ORG_NAME_MAX = 100
+TOKEN_NAME_MAX = 100
+
+
+class User(UserMixin, Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # Stored normalised (trimmed, lower case): uniqueness is case-insensitive on every backend.
+    email: Mapped[str] = mapped_column(String(EMAIL_MAX), unique=True)
+    name: Mapped[str] = mapped_column(String(NAME_MAX))
+    # None for users created without a password (CLI, demo): they cannot sign in by password.
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    # Part of the session identity: rotating it signs out every copy of every earlier cookie.
+    session_token: Mapped[str] = mapped_column(String(64))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    def get_id(self) -> str:
+        """Flask-Login's session identity: rotating ``session_token`` invalidates old cookies."""
+        return f"{self.id}:{self.session_token}"
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.email}>"
+
+
+class Organization(Base):
+    __tablename__ = "organizations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    organization_name: Mapped[str] = mapped_column(String(ORG_NAME_MAX))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Counters kept in the same transaction as every membership change, so totals and the
+    # summary never count 200,000 rows. A test checks them against real counts.
+    member_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    active_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    owner_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    admin_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    contributor_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    accounting_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    viewer_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+
+    def __repr__(self) -> str:
+        return f"<Organization {self.id} {self.organization_name!r}>"
+
+
+class Membership(Base):
+    __tablename__ = "memberships"
+
+    organization_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    role: Mapped[Role] = mapped_column(RoleType)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Copies of the user's sort keys, kept in step by the users service, so that every sort
+    # of the member list walks an (organization_id, key, user_id) index instead of sorting.
+    sort_email: Mapped[str] = mapped_column(String(EMAIL_MAX))
+    sort_name: Mapped[str] = mapped_column(String(NAME_MAX))
+
+    organization: Mapped[Organization] = relationship(lazy="raise")
+    user: Mapped[User] = relationship(lazy="raise")
+
+    __table_args__ = (
+        Index("ix_memberships_user_org", "user_id", "organization_id"),
+        Index("ix_memberships_org_email", "organization_id", "sort_email", "user_id"),
+        Index("ix_memberships_org_name", "organization_id", "sort_name", "user_id"),
+        Index("ix_memberships_org_role", "organization_id", "role", "user_id"),
+        Index("ix_memberships_org_active", "organization_id", "is_active", "user_id"),
+        Index("ix_memberships_org_joined", "organization_id", "created_at", "user_id"),
+    )
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(TOKEN_NAME_MAX))
+    # The public part of the token, used to find the row; the secret is only ever hashed.
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_api_tokens_user", "user_id", "id"),)
+
+
+class AuditEvent(Base):
+    """One row per change and per target user. No foreign keys: events outlive what they name."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Groups the rows written by one request (a bulk change of 500 members is one operation).
+    operation_id: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(40))
+    via: Mapped[str] = mapped_column(String(8))
+    actor_id: Mapped[int | None] = mapped_column(BigId)
+    actor_email: Mapped[str | None] = mapped_column(String(EMAIL_MAX))
+    organization_id: Mapped[int | None] = mapped_column(BigId)
+    organization_name: Mapped[str | None] = mapped_column(String(ORG_NAME_MAX))
+    target_user_id: Mapped[int | None] = mapped_column(BigId)
+    target_email: Mapped[str | None] = mapped_column(String(EMAIL_MAX))
+    old_role: Mapped[Role | None] = mapped_column(RoleType)
+    new_role: Mapped[Role | None] = mapped_column(RoleType)
+    old_active: Mapped[bool | None] = mapped_column(Boolean)
+    new_active: Mapped[bool | None] = mapped_column(Boolean)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+
+    __table_args__ = (
+        Index("ix_audit_events_org", "organization_id", "id"),
+        Index("ix_audit_events_org_target", "organization_id", "target_user_id", "id"),
+    )

@@ -1,0 +1,116 @@
+"""The audit log: written inside the transaction of the change it describes, never apart."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, insert, select
+
+from webapp.extensions import db
+from webapp.models import AuditEvent, Organization, Role, User, Via, utcnow
+from webapp.services.permissions import Action, require
+
+AUDIT_PAGE_SIZE_MAX = 200
+
+
+@dataclass(frozen=True)
+class TargetChange:
+    """One member touched by a change: who, and the role / state before and after."""
+
+    user_id: int
+    email: str | None
+    old_role: Role | None = None
+    new_role: Role | None = None
+    old_active: bool | None = None
+    new_active: bool | None = None
+
+
+def record(
+    action: str,
+    *,
+    actor: User | None,
+    via: Via,
+    org: Organization | None,
+    targets: Sequence[TargetChange] = (),
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Write the events of one change in one statement: a row per target, or one row if none.
+
+    Call it inside the change's ``write_transaction``; the events commit or roll back with it.
+    """
+    base = {
+        "created_at": utcnow(),
+        "operation_id": uuid.uuid4().hex,
+        "action": action,
+        "via": str(via),
+        "actor_id": actor.id if actor else None,
+        "actor_email": actor.email if actor else None,
+        "organization_id": org.id if org else None,
+        "organization_name": org.organization_name if org else None,
+        "details": details,
+    }
+    empty = {
+        "target_user_id": None,
+        "target_email": None,
+        "old_role": None,
+        "new_role": None,
+        "old_active": None,
+        "new_active": None,
+    }
+    rows = [
+        base
+        | {
+            "target_user_id": t.user_id,
+            "target_email": t.email,
+            "old_role": t.old_role,
+            "new_role": t.new_role,
+            "old_active": t.old_active,
+            "new_active": t.new_active,
+        }
+        for t in targets
+    ] or [base | empty]
+    db.session.execute(insert(AuditEvent), rows)
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    items: list[AuditEvent]
+    page_number: int
+    page_size: int
+    total_items: int
+
+    @property
+    def total_pages(self) -> int:
+        return -(-self.total_items // self.page_size)
+
+
+def list_audit_events(
+    actor: User,
+    org_id: int,
+    *,
+    page_number: int = 0,
+    page_size: int = 50,
+    target_user_id: int | None = None,
+) -> AuditPage:
+    """The organization's audit log, newest first, optionally for one member.
+
+    Needs VIEW_AUDIT (owners and admins). Raises NotFound / Forbidden as ``require`` does.
+    """
+    require(actor, org_id, Action.VIEW_AUDIT)
+    page_number = max(0, page_number)
+    page_size = min(max(1, page_size), AUDIT_PAGE_SIZE_MAX)
+    where = [AuditEvent.organization_id == org_id]
+    if target_user_id is not None:
+        where.append(AuditEvent.target_user_id == target_user_id)
+    items = db.session.scalars(
+        select(AuditEvent)
+        .where(*where)
+        .order_by(AuditEvent.id.desc())
+        .limit(page_size)
+        .offset(page_number * page_size)
+    ).all()
+    total = db.session.scalar(select(func.count()).select_from(AuditEvent).where(*where)) or 0
+    return AuditPage(list(items), page_number, page_size, total)

@@ -1,0 +1,114 @@
+"""Domain errors. Each carries a stable ``code`` and a sentence a person can act on.
+
+The HTTP status of each class is decided in exactly two places: ``api/problems.py`` and
+``web/errors.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str
+    message: str
+
+
+class DomainError(Exception):
+    code = "error"
+    default_message = "The request could not be completed."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        code: str | None = None,
+        user_ids: Iterable[int] | None = None,
+        errors: Iterable[FieldError] | None = None,
+    ) -> None:
+        self.message = message or self.default_message
+        if code:
+            self.code = code
+        self.user_ids = sorted(user_ids) if user_ids is not None else None
+        self.errors = list(errors or [])
+        super().__init__(self.message)
+
+
+class InvalidInput(DomainError):
+    """A value breaks a rule of its shape (length, range, characters)."""
+
+    code = "invalid_input"
+    default_message = "Some values are not valid."
+
+    @classmethod
+    def field(cls, field: str, message: str) -> InvalidInput:
+        return cls(f"{field}: {message}", errors=[FieldError(field, message)])
+
+
+class NotFound(DomainError):
+    """Unknown, or not visible to this user: the two are never told apart."""
+
+    code = "not_found"
+    default_message = "No such organization, or you are not a member of it."
+
+
+class Forbidden(DomainError):
+    code = "forbidden"
+    default_message = "Your role in this organization does not allow this."
+
+
+class Conflict(DomainError):
+    code = "conflict"
+    default_message = "This conflicts with the current state."
+
+
+class LastOwner(Conflict):
+    code = "last_owner"
+    default_message = (
+        "This would leave the organization without an active owner. "
+        "Promote another member to OWNER first."
+    )
+
+
+class AlreadyMembers(Conflict):
+    code = "already_members"
+    default_message = "Some of these users are already members."
+
+
+class EmailTaken(Conflict):
+    code = "email_taken"
+    default_message = "An account with this email already exists."
+
+
+class UnprocessableIds(DomainError):
+    """Well-formed ids that do not name what the operation needs."""
+
+    code = "unprocessable"
+
+
+class UnknownUsers(UnprocessableIds):
+    code = "unknown_users"
+    default_message = "Some of these users do not exist."
+
+
+class NotMembers(UnprocessableIds):
+    code = "not_members"
+    default_message = "Some of these users are not members of the organization."
+
+
+class AuthenticationFailed(DomainError):
+    code = "invalid_credentials"
+    default_message = "The email or password is not correct."
+
+
+class TooManyAttempts(DomainError):
+    """Too many failed sign-ins or token checks; try again after ``retry_after`` seconds."""
+
+    code = "too_many_attempts"
+    default_message = "Too many failed attempts. Try again later."
+
+    def __init__(self, retry_after: int, message: str | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -1,0 +1,432 @@
+"""Members: list, add, update, remove, leave. Every bulk change is all-or-nothing and set-based:
+a fixed number of statements whatever the number of ids."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    and_,
+    any_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import InstrumentedAttribute
+
+from webapp.extensions import db
+from webapp.models import Membership, Organization, Role, User, Via, utcnow
+from webapp.services import audit
+from webapp.services.errors import (
+    AlreadyMembers,
+    FieldError,
+    InvalidInput,
+    NotMembers,
+    UnknownUsers,
+)
+from webapp.services.organizations import (
+    ROLE_COUNTERS,
+    Account,
+    apply_counter_deltas,
+    check_has_active_owner,
+)
+from webapp.services.permissions import Action, require, require_for_targets
+from webapp.services.transactions import write_transaction
+from webapp.services.values import user_ids as check_user_ids
+
+PAGE_SIZE_DEFAULT = 25
+PAGE_SIZE_MAX = 500
+PAGE_NUMBER_MAX = 10_000_000
+QUERY_MAX = 100
+
+SORT_KEYS: dict[str, InstrumentedAttribute[Any]] = {
+    "user_id": Membership.user_id,
+    "email": Membership.sort_email,
+    "name": Membership.sort_name,
+    "role": Membership.role,
+    "is_active": Membership.is_active,
+    "joined_at": Membership.created_at,
+}
+SORT_DEFAULT = "name"
+
+
+@dataclass(frozen=True)
+class MemberQuery:
+    """One page of the member list: the same value from the API's query string and the page's."""
+
+    page_number: int = 0
+    page_size: int = PAGE_SIZE_DEFAULT
+    sort_by: str = SORT_DEFAULT
+    sort_ascending: bool = True
+    q: str | None = None
+    role: Role | None = None
+    is_active: bool | None = None
+
+    def __post_init__(self) -> None:
+        errors = []
+        if not 0 <= self.page_number <= PAGE_NUMBER_MAX:
+            errors.append(("page_number", f"must be between 0 and {PAGE_NUMBER_MAX:,}"))
+        if not 1 <= self.page_size <= PAGE_SIZE_MAX:
+            errors.append(("page_size", f"must be between 1 and {PAGE_SIZE_MAX}"))
+        if self.sort_by not in SORT_KEYS:
+            errors.append(("sort_by", f"must be one of {', '.join(SORT_KEYS)}"))
+        if self.q is not None and len(self.q) > QUERY_MAX:
+            errors.append(("q", f"must be at most {QUERY_MAX} characters"))
+        if errors:
+            raise InvalidInput(
+                "; ".join(f"{f}: {m}" for f, m in errors),
+                errors=[FieldError(f, m) for f, m in errors],
+            )
+
+    @property
+    def is_filtered(self) -> bool:
+        return bool(self.q) or self.role is not None or self.is_active is not None
+
+
+@dataclass(frozen=True)
+class Member:
+    user_id: int
+    email: str
+    name: str
+    role: Role
+    is_active: bool
+    joined_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class MemberPage:
+    items: list[Member]
+    page_number: int
+    page_size: int
+    total_items: int
+    sort_by: str
+    sort_ascending: bool
+
+    @property
+    def total_pages(self) -> int:
+        return -(-self.total_items // self.page_size)
+
+
+class MemberState(Protocol):
+    """What a change needs to know of a membership before it: a row or a Membership."""
+
+    user_id: int
+    role: Role
+    is_active: bool
+    sort_email: str
+
+
+def ids_in(column: InstrumentedAttribute[int], ids: Sequence[int]) -> ColumnElement[bool]:
+    """``column IN ids``; on PostgreSQL one array parameter, which plans faster than 10k binds."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam("ids", list(ids), type_=ARRAY(BigInteger)))
+    return column.in_(ids)
+
+
+def _member_states(org_id: int, ids: Sequence[int]) -> Sequence[Any]:
+    return db.session.execute(
+        select(
+            Membership.user_id, Membership.role, Membership.is_active, Membership.sort_email
+        ).where(Membership.organization_id == org_id, ids_in(Membership.user_id, ids))
+    ).all()
+
+
+def _counter_deltas(
+    before: Iterable[tuple[Role, bool]], after: Iterable[tuple[Role, bool]]
+) -> dict[str, int]:
+    """How the organization's counters move when memberships ``before`` become ``after``."""
+    deltas: Counter[str] = Counter()
+    for sign, states in ((-1, before), (1, after)):
+        for role, active in states:
+            deltas["member_count"] += sign
+            deltas[ROLE_COUNTERS[role]] += sign
+            if active:
+                deltas["active_count"] += sign
+    return dict(deltas)
+
+
+def _touches_active_owner(states: Iterable[MemberState]) -> bool:
+    return any(s.role is Role.OWNER and s.is_active for s in states)
+
+
+def _account(org: Organization, actor: User) -> Account:
+    db.session.refresh(org)
+    me = db.session.get(Membership, (org.id, actor.id), populate_existing=True)
+    assert me is not None, "add and update never remove the actor's membership"
+    return Account.of(org, me)
+
+
+def list_members(actor: User, org_id: int, query: MemberQuery) -> MemberPage:
+    """One page of members, sorted and filtered. Any active member may list.
+
+    Two statements when unfiltered (the total is the organization's counter), three when
+    filtered, whatever the page depth, size or sort.
+    """
+    org, _ = require(actor, org_id, Action.VIEW)
+    where: list[ColumnElement[bool]] = [Membership.organization_id == org_id]
+    if query.q:
+        needle = query.q.strip()
+        where.append(
+            Membership.sort_email.contains(needle.lower(), autoescape=True)
+            | Membership.sort_name.contains(needle.casefold(), autoescape=True)
+        )
+    if query.role is not None:
+        where.append(Membership.role == query.role)
+    if query.is_active is not None:
+        where.append(Membership.is_active.is_(query.is_active))
+    key = SORT_KEYS[query.sort_by]
+    order = (
+        [key.asc(), Membership.user_id.asc()]
+        if query.sort_ascending
+        else [key.desc(), Membership.user_id.desc()]
+    )
+    # Find the page on the covering (organization_id, key, user_id) index first, then join
+    # only those rows: deep pages cost about what page 0 costs.
+    page_ids = (
+        select(Membership.user_id)
+        .where(*where)
+        .order_by(*order)
+        .limit(query.page_size)
+        .offset(query.page_number * query.page_size)
+        .subquery()
+    )
+    rows = db.session.execute(
+        select(Membership, User.email, User.name)
+        .join(
+            page_ids,
+            and_(Membership.organization_id == org_id, Membership.user_id == page_ids.c.user_id),
+        )
+        .join(User, User.id == Membership.user_id)
+        .order_by(*order)
+    ).all()
+    if query.is_filtered:
+        total = db.session.scalar(select(func.count()).select_from(Membership).where(*where)) or 0
+    else:
+        total = org.member_count
+    items = [
+        Member(
+            user_id=m.user_id,
+            email=email,
+            name=name,
+            role=m.role,
+            is_active=m.is_active,
+            joined_at=m.created_at,
+            updated_at=m.updated_at,
+        )
+        for m, email, name in rows
+    ]
+    return MemberPage(
+        items=items,
+        page_number=query.page_number,
+        page_size=query.page_size,
+        total_items=total,
+        sort_by=query.sort_by,
+        sort_ascending=query.sort_ascending,
+    )
+
+
+def add_members(
+    actor: User,
+    org_id: int,
+    user_ids: Iterable[int],
+    *,
+    role: Role,
+    is_active: bool = True,
+    via: Via,
+) -> Account:
+    """Add existing users as members, all or none.
+
+    Needs MANAGE_MEMBERS, and MANAGE_OWNERS to add owners. Raises UnknownUsers (ids of no
+    user) or AlreadyMembers (ids already in the organization), and changes nothing then.
+    """
+    ids = check_user_ids(user_ids)
+    with write_transaction():
+        org, me = require(actor, org_id, Action.MANAGE_MEMBERS, lock=True)
+        require_for_targets(me, new_role=role, target_roles=())
+        users = db.session.execute(
+            select(User.id, User.email, User.name).where(ids_in(User.id, ids))
+        ).all()
+        unknown = set(ids) - {u.id for u in users}
+        if unknown:
+            raise UnknownUsers(user_ids=unknown)
+        existing = db.session.scalars(
+            select(Membership.user_id).where(
+                Membership.organization_id == org_id, ids_in(Membership.user_id, ids)
+            )
+        ).all()
+        if existing:
+            raise AlreadyMembers(user_ids=existing)
+        now = utcnow()
+        db.session.execute(
+            insert(Membership),
+            [
+                {
+                    "organization_id": org_id,
+                    "user_id": u.id,
+                    "role": role,
+                    "is_active": is_active,
+                    "created_at": now,
+                    "updated_at": now,
+                    "sort_email": u.email,
+                    "sort_name": u.name.casefold(),
+                }
+                for u in users
+            ],
+        )
+        apply_counter_deltas(org, _counter_deltas([], [(role, is_active)] * len(users)))
+        audit.record(
+            "member.add",
+            actor=actor,
+            via=via,
+            org=org,
+            targets=[
+                audit.TargetChange(u.id, u.email, new_role=role, new_active=is_active)
+                for u in users
+            ],
+        )
+        account = _account(org, actor)
+    return account
+
+
+def update_members(
+    actor: User,
+    org_id: int,
+    user_ids: Iterable[int],
+    *,
+    role: Role | None = None,
+    is_active: bool | None = None,
+    via: Via,
+) -> Account:
+    """Set the role and/or the active flag of members, all or none.
+
+    Needs MANAGE_MEMBERS, and MANAGE_OWNERS when granting OWNER or touching an owner.
+    Raises NotMembers for ids that are not members, LastOwner when no active owner would remain.
+    """
+    if role is None and is_active is None:
+        raise InvalidInput.field("role", "give a role, is_active, or both")
+    ids = check_user_ids(user_ids)
+    with write_transaction():
+        org, me = require(actor, org_id, Action.MANAGE_MEMBERS, lock=True)
+        states = _member_states(org_id, ids)
+        missing = set(ids) - {s.user_id for s in states}
+        if missing:
+            raise NotMembers(user_ids=missing)
+        require_for_targets(me, new_role=role, target_roles={s.role for s in states})
+        new_role = {s.user_id: role if role is not None else s.role for s in states}
+        new_active = {
+            s.user_id: is_active if is_active is not None else s.is_active for s in states
+        }
+        changed = [
+            s
+            for s in states
+            if (s.role, s.is_active) != (new_role[s.user_id], new_active[s.user_id])
+        ]
+        if changed:
+            values: dict[str, Any] = {"updated_at": utcnow()}
+            if role is not None:
+                values["role"] = role
+            if is_active is not None:
+                values["is_active"] = is_active
+            db.session.execute(
+                update(Membership)
+                .where(
+                    Membership.organization_id == org_id,
+                    ids_in(Membership.user_id, [s.user_id for s in changed]),
+                )
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            apply_counter_deltas(
+                org,
+                _counter_deltas(
+                    [(s.role, s.is_active) for s in changed],
+                    [(new_role[s.user_id], new_active[s.user_id]) for s in changed],
+                ),
+            )
+            if _touches_active_owner(changed):
+                check_has_active_owner(org_id)
+            audit.record(
+                "member.update",
+                actor=actor,
+                via=via,
+                org=org,
+                targets=[
+                    audit.TargetChange(
+                        s.user_id,
+                        s.sort_email,
+                        old_role=s.role,
+                        new_role=new_role[s.user_id],
+                        old_active=s.is_active,
+                        new_active=new_active[s.user_id],
+                    )
+                    for s in changed
+                ],
+            )
+        account = _account(org, actor)
+    return account
+
+
+def remove_members(actor: User, org_id: int, user_ids: Iterable[int], *, via: Via) -> None:
+    """Remove members, all or none.
+
+    Needs MANAGE_MEMBERS, and MANAGE_OWNERS to remove an owner. Raises NotMembers for ids that
+    are not members, LastOwner when no active owner would remain.
+    """
+    ids = check_user_ids(user_ids)
+    with write_transaction():
+        org, me = require(actor, org_id, Action.MANAGE_MEMBERS, lock=True)
+        states = _member_states(org_id, ids)
+        missing = set(ids) - {s.user_id for s in states}
+        if missing:
+            raise NotMembers(user_ids=missing)
+        require_for_targets(me, new_role=None, target_roles={s.role for s in states})
+        _apply_removal(org, states, actor=actor, via=via, action="member.remove")
+
+
+def leave_organization(actor: User, org_id: int, *, via: Via) -> None:
+    """The actor leaves; suspended members may too. LastOwner when they are the last owner."""
+    with write_transaction():
+        org, membership = require(actor, org_id, Action.LEAVE, lock=True)
+        _apply_removal(org, [membership], actor=actor, via=via, action="member.leave")
+
+
+def _apply_removal(
+    org: Organization,
+    states: Sequence[MemberState],
+    *,
+    actor: User,
+    via: Via,
+    action: str,
+) -> None:
+    db.session.execute(
+        delete(Membership)
+        .where(
+            Membership.organization_id == org.id,
+            ids_in(Membership.user_id, [s.user_id for s in states]),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    apply_counter_deltas(org, _counter_deltas([(s.role, s.is_active) for s in states], []))
+    if _touches_active_owner(states):
+        check_has_active_owner(org.id)
+    audit.record(
+        action,
+        actor=actor,
+        via=via,
+        org=org,
+        targets=[
+            audit.TargetChange(s.user_id, s.sort_email, old_role=s.role, old_active=s.is_active)
+            for s in states
+        ],
+    )

@@ -1,0 +1,209 @@
+"""Organizations (accounts): create, read, rename, delete, leave, role, summary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select, update
+
+from webapp.extensions import db
+from webapp.models import Membership, Organization, Role, User, Via, utcnow
+from webapp.services import audit
+from webapp.services.errors import LastOwner
+from webapp.services.permissions import Action, allowed_actions, require
+from webapp.services.transactions import write_transaction
+from webapp.services.values import organization_name
+
+
+@dataclass(frozen=True)
+class Account:
+    """An organization as one member sees it (DESIGN §4 Account)."""
+
+    id: int
+    organization_name: str
+    created_at: datetime
+    updated_at: datetime
+    member_count: int
+    role: Role
+    is_active: bool
+
+    @property
+    def allowed(self) -> frozenset[Action]:
+        return allowed_actions(self.role, self.is_active)
+
+    @classmethod
+    def of(cls, org: Organization, membership: Membership) -> Account:
+        return cls(
+            id=org.id,
+            organization_name=org.organization_name,
+            created_at=org.created_at,
+            updated_at=org.updated_at,
+            member_count=org.member_count,
+            role=membership.role,
+            is_active=membership.is_active,
+        )
+
+
+@dataclass(frozen=True)
+class Metric:
+    metric: str
+    label: str
+    value: int
+
+
+ROLE_COUNTERS: dict[Role, str] = {
+    Role.OWNER: "owner_count",
+    Role.ADMIN: "admin_count",
+    Role.CONTRIBUTOR: "contributor_count",
+    Role.ACCOUNTING: "accounting_count",
+    Role.VIEWER: "viewer_count",
+}
+
+
+def create_organization(actor: User, name: str, *, via: Via) -> Account:
+    """Create an organization with the actor as its active OWNER.
+
+    Any signed-in user may. Raises InvalidInput for a bad name.
+    """
+    name = organization_name(name)
+    with write_transaction():
+        now = utcnow()
+        org = Organization(
+            organization_name=name,
+            created_at=now,
+            updated_at=now,
+            member_count=1,
+            active_count=1,
+            owner_count=1,
+        )
+        db.session.add(org)
+        db.session.flush()
+        membership = Membership(
+            organization_id=org.id,
+            user_id=actor.id,
+            role=Role.OWNER,
+            is_active=True,
+            created_at=now,
+            updated_at=now,
+            sort_email=actor.email,
+            sort_name=actor.name.casefold(),
+        )
+        db.session.add(membership)
+        db.session.flush()
+        audit.record(
+            "organization.create",
+            actor=actor,
+            via=via,
+            org=org,
+            targets=[
+                audit.TargetChange(actor.id, actor.email, new_role=Role.OWNER, new_active=True)
+            ],
+            details={"organization_name": name},
+        )
+        account = Account.of(org, membership)
+    return account
+
+
+def list_my_organizations(actor: User) -> list[Account]:
+    """Every organization the actor belongs to, suspended ones included, by name."""
+    rows = db.session.execute(
+        select(Organization, Membership)
+        .join(Membership, Membership.organization_id == Organization.id)
+        .where(Membership.user_id == actor.id)
+        .order_by(func.lower(Organization.organization_name), Organization.id)
+    ).all()
+    return [Account.of(org, membership) for org, membership in rows]
+
+
+def get_organization(actor: User, org_id: int) -> Account:
+    """The organization as the actor sees it. Needs VIEW (an active membership)."""
+    org, membership = require(actor, org_id, Action.VIEW)
+    return Account.of(org, membership)
+
+
+def get_my_role(actor: User, org_id: int) -> Role:
+    """The actor's role; a suspended member may ask too."""
+    _, membership = require(actor, org_id, Action.VIEW_ROLE)
+    return membership.role
+
+
+def rename_organization(actor: User, org_id: int, name: str, *, via: Via) -> Account:
+    """Rename the organization (OWNER, ADMIN). Raises InvalidInput for a bad name."""
+    name = organization_name(name)
+    with write_transaction():
+        org, membership = require(actor, org_id, Action.RENAME, lock=True)
+        old = org.organization_name
+        org.organization_name = name
+        org.updated_at = utcnow()
+        db.session.flush()
+        audit.record(
+            "organization.rename",
+            actor=actor,
+            via=via,
+            org=org,
+            details={"old_name": old, "new_name": name},
+        )
+        account = Account.of(org, membership)
+    return account
+
+
+def delete_organization(actor: User, org_id: int, *, via: Via) -> None:
+    """Delete the organization and every membership (OWNER only). Its audit events stay."""
+    with write_transaction():
+        org, _ = require(actor, org_id, Action.DELETE, lock=True)
+        audit.record(
+            "organization.delete",
+            actor=actor,
+            via=via,
+            org=org,
+            details={"organization_name": org.organization_name, "member_count": org.member_count},
+        )
+        db.session.execute(delete(Membership).where(Membership.organization_id == org_id))
+        db.session.execute(delete(Organization).where(Organization.id == org_id))
+        db.session.expunge(org)
+
+
+def get_summary(actor: User, org_id: int) -> list[Metric]:
+    """Member counts by state and role, and recent joins (OWNER, ADMIN, ACCOUNTING)."""
+    org, _ = require(actor, org_id, Action.VIEW_SUMMARY)
+    since = utcnow() - timedelta(days=30)
+    joined = db.session.scalar(
+        select(func.count())
+        .select_from(Membership)
+        .where(Membership.organization_id == org_id, Membership.created_at >= since)
+    )
+    metrics = [
+        Metric("members_total", "Members", org.member_count),
+        Metric("members_active", "Active members", org.active_count),
+        Metric("members_inactive", "Suspended members", org.member_count - org.active_count),
+    ]
+    metrics += [
+        Metric(f"role_{role.name.lower()}", role.name.title(), getattr(org, counter))
+        for role, counter in ROLE_COUNTERS.items()
+    ]
+    metrics.append(Metric("joined_last_30_days", "Joined in the last 30 days", joined or 0))
+    return metrics
+
+
+def apply_counter_deltas(org: Organization, deltas: dict[str, int]) -> None:
+    """Add to the organization's counters in one UPDATE; bump ``updated_at``."""
+    values = {name: getattr(Organization, name) + delta for name, delta in deltas.items() if delta}
+    db.session.execute(
+        update(Organization).where(Organization.id == org.id).values(updated_at=utcnow(), **values)
+    )
+
+
+def check_has_active_owner(org_id: int) -> None:
+    """The invariant: at least one active OWNER. Run after the change, under the org lock."""
+    owners = db.session.scalar(
+        select(func.count())
+        .select_from(Membership)
+        .where(
+            Membership.organization_id == org_id,
+            Membership.role == Role.OWNER,
+            Membership.is_active.is_(True),
+        )
+    )
+    if not owners:
+        raise LastOwner()

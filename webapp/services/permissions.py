@@ -1,0 +1,101 @@
+"""The permission table of DESIGN §3, as data, and the one check every service starts with.
+
+This is the only module where a role decides anything.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+
+from sqlalchemy import select
+
+from webapp.extensions import db
+from webapp.models import Membership, Organization, Role, User
+from webapp.services.errors import Forbidden, NotFound
+from webapp.services.transactions import lock_organization
+
+
+class Action(enum.StrEnum):
+    VIEW = "view"  # the org, the member list
+    VIEW_ROLE = "view_role"
+    VIEW_SUMMARY = "view_summary"
+    RENAME = "rename"
+    DELETE = "delete"
+    MANAGE_MEMBERS = "manage_members"  # add / update / remove members below OWNER
+    MANAGE_OWNERS = "manage_owners"  # grant OWNER; change or remove an OWNER's membership
+    VIEW_AUDIT = "view_audit"
+    LEAVE = "leave"
+
+
+_EVERYONE = frozenset(Role)
+
+PERMISSIONS: dict[Action, frozenset[Role]] = {
+    Action.VIEW: _EVERYONE,
+    Action.VIEW_ROLE: _EVERYONE,
+    Action.VIEW_SUMMARY: frozenset({Role.OWNER, Role.ADMIN, Role.ACCOUNTING}),
+    Action.RENAME: frozenset({Role.OWNER, Role.ADMIN}),
+    Action.DELETE: frozenset({Role.OWNER}),
+    Action.MANAGE_MEMBERS: frozenset({Role.OWNER, Role.ADMIN}),
+    Action.MANAGE_OWNERS: frozenset({Role.OWNER}),
+    Action.VIEW_AUDIT: frozenset({Role.OWNER, Role.ADMIN}),
+    # An owner may leave too, unless the last-owner invariant refuses it.
+    Action.LEAVE: _EVERYONE,
+}
+
+# What a suspended (inactive) member may still do.
+SUSPENDED_ACTIONS: frozenset[Action] = frozenset({Action.VIEW_ROLE, Action.LEAVE})
+
+
+def allowed_actions(role: Role, is_active: bool) -> frozenset[Action]:
+    """Every action a membership with this role and state may take."""
+    return frozenset(
+        action
+        for action, roles in PERMISSIONS.items()
+        if role in roles and (is_active or action in SUSPENDED_ACTIONS)
+    )
+
+
+def is_allowed(membership: Membership, action: Action) -> bool:
+    return action in allowed_actions(membership.role, membership.is_active)
+
+
+def require(
+    actor: User, org_id: int, action: Action, *, lock: bool = False
+) -> tuple[Organization, Membership]:
+    """Load the organization and the actor's membership, and check the action is allowed.
+
+    With ``lock``, the organization row is locked first (call inside ``write_transaction``).
+    Raises ``NotFound`` for an unknown organization and for a non-member alike, and
+    ``Forbidden`` when the role or a suspension does not allow the action.
+    """
+    if lock:
+        org = lock_organization(org_id)
+        membership = (
+            db.session.get(Membership, (org_id, actor.id), populate_existing=True)
+            if org is not None
+            else None
+        )
+    else:
+        row = db.session.execute(
+            select(Organization, Membership)
+            .join(Membership, Membership.organization_id == Organization.id)
+            .where(Organization.id == org_id, Membership.user_id == actor.id)
+        ).first()
+        org, membership = row if row is not None else (None, None)
+    if org is None or membership is None:
+        raise NotFound()
+    if not is_allowed(membership, action):
+        if not membership.is_active:
+            raise Forbidden("Your membership of this organization is suspended.")
+        raise Forbidden()
+    return org, membership
+
+
+def require_for_targets(
+    membership: Membership, *, new_role: Role | None, target_roles: Iterable[Role]
+) -> None:
+    """Changing, granting or removing OWNER needs MANAGE_OWNERS on top of MANAGE_MEMBERS."""
+    touches_owner = new_role is Role.OWNER or Role.OWNER in set(target_roles)
+    if touches_owner and not is_allowed(membership, Action.MANAGE_OWNERS):
+        raise Forbidden("Only an owner can grant OWNER or change an owner's membership.")

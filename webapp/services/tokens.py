@@ -1,0 +1,113 @@
+"""Personal API tokens: high-entropy, shown once, stored as a SHA-256 hash, found by prefix.
+
+A token reads ``rst_<prefix>_<secret>``. The prefix finds the row; the hash of the whole token
+is compared in constant time. SHA-256 suffices: the secret has 256 bits, nothing to brute-force.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+
+from webapp.extensions import db
+from webapp.models import ApiToken, User, Via, utcnow
+from webapp.models.tables import TOKEN_NAME_MAX
+from webapp.services import audit
+from webapp.services.errors import InvalidInput, NotFound
+from webapp.services.transactions import write_transaction
+from webapp.services.values import clean_text
+
+TOKEN_PREFIX = "rst_"
+# Writing last_used_at on every request would turn reads into writes; once a minute is enough.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(
+    user: User, name: str = "API token", *, expires_at: datetime | None = None, via: Via
+) -> tuple[ApiToken, str]:
+    """Create a token for ``user``; returns the row and the token text, which is never kept."""
+    name = clean_text(name, "name", max_length=TOKEN_NAME_MAX)
+    if expires_at is not None and expires_at <= utcnow():
+        raise InvalidInput.field("expires_at", "must be in the future")
+    prefix = secrets.token_hex(6)
+    text = f"{TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    with write_transaction():
+        token = ApiToken(
+            user_id=user.id, name=name, prefix=prefix, token_hash=_hash(text), expires_at=expires_at
+        )
+        db.session.add(token)
+        db.session.flush()
+        audit.record(
+            "token.create",
+            actor=user,
+            via=via,
+            org=None,
+            details={"token_id": token.id, "name": name},
+        )
+    return token, text
+
+
+def authenticate_token(text: str) -> User | None:
+    """The active user a valid, unrevoked, unexpired token belongs to, else None."""
+    if not text.startswith(TOKEN_PREFIX) or len(text) > 128:
+        return None
+    prefix, _, secret = text[len(TOKEN_PREFIX) :].partition("_")
+    if not prefix or not secret:
+        return None
+    row = db.session.execute(
+        select(ApiToken, User)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.prefix == prefix)
+    ).first()
+    if row is None:
+        return None
+    token, user = row
+    if not hmac.compare_digest(token.token_hash, _hash(text)):
+        return None
+    now = utcnow()
+    if token.revoked_at is not None or not user.is_active:
+        return None
+    if token.expires_at is not None and token.expires_at <= now:
+        return None
+    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
+        with write_transaction():
+            db.session.execute(
+                update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now)
+            )
+    return user
+
+
+def list_tokens(user: User) -> list[ApiToken]:
+    """The user's tokens, newest first, revoked ones included."""
+    return list(
+        db.session.scalars(
+            select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id.desc())
+        )
+    )
+
+
+def revoke_token(user: User, token_id: int, *, via: Via) -> None:
+    """Revoke one of the user's own tokens. NotFound for anyone else's or an unknown id."""
+    with write_transaction():
+        token = db.session.scalar(
+            select(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user.id)
+        )
+        if token is None:
+            raise NotFound("No such token.")
+        if token.revoked_at is None:
+            token.revoked_at = utcnow()
+            audit.record(
+                "token.revoke",
+                actor=user,
+                via=via,
+                org=None,
+                details={"token_id": token.id, "name": token.name},
+            )

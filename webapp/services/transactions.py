@@ -1,0 +1,78 @@
+"""Transactions: one write transaction per mutating service call, and the organization lock.
+
+PostgreSQL: a write transaction takes ``SELECT ... FOR UPDATE`` on the organization row before
+it reads anything it will check, so two requests touching one organization run one after the
+other. SQLite has no row locks, and Python's driver opens no transaction before a SELECT, so we
+take BEGIN over ourselves (see ``install_sqlite_hooks``) and start write transactions with
+``BEGIN IMMEDIATE``: the database write lock is taken before the first read.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, event, select
+from sqlalchemy.engine import Connection
+
+from webapp.extensions import db
+from webapp.models import Organization
+
+_WRITE_OPTION = "roster_write"
+
+# Switched off only by the concurrency test that proves the lock is what keeps the invariant.
+LOCKING_ENABLED = True
+
+
+def install_sqlite_hooks(engine: Engine) -> None:
+    """Make SQLite transactional for reads and immediate for writes; set the pragmas."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+        # Stop the driver from issuing BEGIN itself; the "begin" hook below does it.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        if engine.url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get(_WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write and LOCKING_ENABLED else "BEGIN")
+
+
+@contextmanager
+def write_transaction() -> Iterator[None]:
+    """Run the body as one write transaction: commit at the end, roll back on any exception.
+
+    Whatever read-only transaction the request had open (loading the signed-in user) is ended
+    first, so that on SQLite the write transaction starts with BEGIN IMMEDIATE.
+    """
+    session = db.session()
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("unflushed changes outside a service transaction")
+    if session.in_transaction():
+        session.commit()
+    session.connection(execution_options={_WRITE_OPTION: True})
+    try:
+        yield
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+
+
+def lock_organization(org_id: int) -> Organization | None:
+    """Load the organization, holding its row lock until the transaction ends (PostgreSQL)."""
+    stmt = select(Organization).where(Organization.id == org_id)
+    if LOCKING_ENABLED:
+        stmt = stmt.with_for_update()
+    return db.session.scalar(stmt.execution_options(populate_existing=True))
