@@ -98,6 +98,15 @@ class NotMembers(UnprocessableIds):
     default_message = "Some of these users are not members of the organization."
 
 
+class UnknownEmails(UnprocessableIds):
+    code = "unknown_emails"
+    default_message = "No user has some of these email addresses."
+
+    def __init__(self, emails: Iterable[str], message: str | None = None) -> None:
+        self.emails = sorted(emails)
+        super().__init__(message or f"{self.default_message} ({', '.join(self.emails)})")
+
+
 class AuthenticationFailed(DomainError):
     code = "invalid_credentials"
     default_message = "The email or password is not correct."

@@ -32,6 +32,7 @@ from webapp.services.errors import (
     FieldError,
     InvalidInput,
     NotMembers,
+    UnknownEmails,
     UnknownUsers,
 )
 from webapp.services.organizations import (
@@ -42,6 +43,7 @@ from webapp.services.organizations import (
 )
 from webapp.services.permissions import Action, require, require_for_targets
 from webapp.services.transactions import write_transaction
+from webapp.services.values import USER_IDS_MAX, email_address
 from webapp.services.values import user_ids as check_user_ids
 
 PAGE_SIZE_DEFAULT = 25
@@ -90,7 +92,9 @@ class MemberQuery:
 
     @property
     def is_filtered(self) -> bool:
-        return bool(self.q) or self.role is not None or self.is_active is not None
+        return (
+            bool(self.q and self.q.strip()) or self.role is not None or self.is_active is not None
+        )
 
 
 @dataclass(frozen=True)
@@ -167,15 +171,9 @@ def _account(org: Organization, actor: User) -> Account:
     return Account.of(org, me)
 
 
-def list_members(actor: User, org_id: int, query: MemberQuery) -> MemberPage:
-    """One page of members, sorted and filtered. Any active member may list.
-
-    Two statements when unfiltered (the total is the organization's counter), three when
-    filtered, whatever the page depth, size or sort.
-    """
-    org, _ = require(actor, org_id, Action.VIEW)
+def _filters(org_id: int, query: MemberQuery) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = [Membership.organization_id == org_id]
-    if query.q:
+    if query.q and query.q.strip():
         needle = query.q.strip()
         where.append(
             Membership.sort_email.contains(needle.lower(), autoescape=True)
@@ -185,6 +183,17 @@ def list_members(actor: User, org_id: int, query: MemberQuery) -> MemberPage:
         where.append(Membership.role == query.role)
     if query.is_active is not None:
         where.append(Membership.is_active.is_(query.is_active))
+    return where
+
+
+def list_members(actor: User, org_id: int, query: MemberQuery) -> MemberPage:
+    """One page of members, sorted and filtered. Any active member may list.
+
+    Two statements when unfiltered (the total is the organization's counter), three when
+    filtered, whatever the page depth, size or sort.
+    """
+    org, _ = require(actor, org_id, Action.VIEW)
+    where = _filters(org_id, query)
     key = SORT_KEYS[query.sort_by]
     order = (
         [key.asc(), Membership.user_id.asc()]
@@ -234,6 +243,41 @@ def list_members(actor: User, org_id: int, query: MemberQuery) -> MemberPage:
         sort_by=query.sort_by,
         sort_ascending=query.sort_ascending,
     )
+
+
+def resolve_emails(emails: Iterable[str]) -> list[int]:
+    """The ids of the users with these addresses (any case); UnknownEmails lists the misses."""
+    wanted = {email_address(e) for e in emails}
+    if not wanted:
+        raise InvalidInput.field("emails", "must name at least one address")
+    if len(wanted) > USER_IDS_MAX:
+        raise InvalidInput.field("emails", f"must name at most {USER_IDS_MAX:,} addresses")
+    found = dict(
+        db.session.execute(select(User.email, User.id).where(User.email.in_(wanted))).all()
+    )
+    unknown = wanted - found.keys()
+    if unknown:
+        raise UnknownEmails(unknown)
+    return sorted(found.values())
+
+
+def matching_member_ids(actor: User, org_id: int, query: MemberQuery) -> list[int]:
+    """Every member id the query's filters match (all pages), for "select all N matching".
+
+    Refuses with InvalidInput when more than 10,000 match: bulk changes take that many at once.
+    """
+    require(actor, org_id, Action.VIEW)
+    ids = db.session.scalars(
+        select(Membership.user_id)
+        .where(*_filters(org_id, query))
+        .order_by(Membership.user_id)
+        .limit(USER_IDS_MAX + 1)
+    ).all()
+    if len(ids) > USER_IDS_MAX:
+        raise InvalidInput.field(
+            "user_ids", f"more than {USER_IDS_MAX:,} members match; narrow the filter"
+        )
+    return list(ids)
 
 
 def add_members(

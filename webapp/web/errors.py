@@ -6,6 +6,8 @@ from flask import Flask, Response, render_template, request
 from flask_wtf import FlaskForm
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from webapp.api import is_api_path
+from webapp.api.problems import http_problem, unexpected_problem
 from webapp.extensions import db
 from webapp.services.errors import (
     Conflict,
@@ -63,14 +65,16 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> tuple[str, int] | Response:
-        if request.blueprint == "api":  # the API answers problem+json itself
-            return error.get_response()
+        if is_api_path(request.path):  # never an HTML page under /api
+            return http_problem(error)
         return _error_page(error.code or 500, error.name, error.description or "")
 
     @app.errorhandler(Exception)
-    def unexpected(error: Exception) -> tuple[str, int]:
+    def unexpected(error: Exception) -> tuple[str, int] | Response:
         db.session.rollback()
         app.logger.exception("unhandled error", exc_info=error)
+        if is_api_path(request.path):
+            return unexpected_problem()
         generic = InternalServerError()
         return _error_page(
             500, generic.name, "Something went wrong on our side. Nothing was changed."

@@ -1,0 +1,43 @@
+# Roster: `make run` serves the dashboard with demo data; `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint format bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.installed
+
+## run: install, create/upgrade the SQLite database, add demo data if empty, serve on :5000
+run: $(VENV)/.installed
+	$(BIN)/roster init-db
+	$(BIN)/roster demo
+	$(BIN)/roster run --host 127.0.0.1 --port 5000
+
+## test: install with the dev extras and run the whole suite (ROSTER_TEST_DATABASE_URL picks the DB)
+test: $(VENV)/.installed-dev
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check webapp tests scripts
+	$(BIN)/ruff format --check webapp tests scripts
+
+format: $(VENV)/.installed-dev
+	$(BIN)/ruff format webapp tests scripts
+	$(BIN)/ruff check --fix webapp tests scripts
+
+## bench: the member-list index benchmark (200,000 members; SQLite, or ROSTER_DATABASE_URL)
+bench: $(VENV)/.installed-dev
+	$(BIN)/python scripts/bench_member_pages.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
