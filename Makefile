@@ -25,6 +25,7 @@ run: $(VENV)/.installed
 
 ## test: install with the dev extras and run the whole suite (ROSTER_TEST_DATABASE_URL picks the DB)
 test: $(VENV)/.installed-dev
+	scripts/ensure_chromium.sh
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
