@@ -11,19 +11,19 @@ from webapp.services import audit, members, organizations
 from webapp.services.errors import Forbidden, NotFound
 from webapp.services.permissions import PERMISSIONS, SUSPENDED_ACTIONS, Action
 
-O, A, C, AC, V = Role.OWNER, Role.ADMIN, Role.CONTRIBUTOR, Role.ACCOUNTING, Role.VIEWER
+OW, AD, CO, AC, VI = Role.OWNER, Role.ADMIN, Role.CONTRIBUTOR, Role.ACCOUNTING, Role.VIEWER
 
 # Transcribed from DESIGN §3, not derived from the code under test.
 DESIGN_TABLE: dict[Action, set[Role]] = {
-    Action.VIEW: {O, A, C, AC, V},
-    Action.VIEW_ROLE: {O, A, C, AC, V},
-    Action.VIEW_SUMMARY: {O, A, AC},
-    Action.RENAME: {O, A},
-    Action.DELETE: {O},
-    Action.MANAGE_MEMBERS: {O, A},
-    Action.MANAGE_OWNERS: {O},
-    Action.VIEW_AUDIT: {O, A},
-    Action.LEAVE: {O, A, C, AC, V},
+    Action.VIEW: {OW, AD, CO, AC, VI},
+    Action.VIEW_ROLE: {OW, AD, CO, AC, VI},
+    Action.VIEW_SUMMARY: {OW, AD, AC},
+    Action.RENAME: {OW, AD},
+    Action.DELETE: {OW},
+    Action.MANAGE_MEMBERS: {OW, AD},
+    Action.MANAGE_OWNERS: {OW},
+    Action.VIEW_AUDIT: {OW, AD},
+    Action.LEAVE: {OW, AD, CO, AC, VI},
 }
 DESIGN_SUSPENDED = {Action.VIEW_ROLE, Action.LEAVE}
 

@@ -391,6 +391,8 @@ def update_members(
                 .values(**values)
                 .execution_options(synchronize_session=False)
             )
+            if _touches_active_owner(changed):
+                check_has_active_owner(org_id)
             apply_counter_deltas(
                 org,
                 _counter_deltas(
@@ -398,8 +400,6 @@ def update_members(
                     [(new_role[s.user_id], new_active[s.user_id]) for s in changed],
                 ),
             )
-            if _touches_active_owner(changed):
-                check_has_active_owner(org_id)
             audit.record(
                 "member.update",
                 actor=actor,
@@ -461,9 +461,9 @@ def _apply_removal(
         )
         .execution_options(synchronize_session=False)
     )
-    apply_counter_deltas(org, _counter_deltas([(s.role, s.is_active) for s in states], []))
     if _touches_active_owner(states):
         check_has_active_owner(org.id)
+    apply_counter_deltas(org, _counter_deltas([(s.role, s.is_active) for s in states], []))
     audit.record(
         action,
         actor=actor,
