@@ -31,6 +31,12 @@ PASSWORD = "correct horse battery"
 _schema_ready: set[str] = set()
 
 
+@pytest.fixture
+def password() -> str:
+    """The password every ``make_user`` user has."""
+    return PASSWORD
+
+
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = os.environ.get("ROSTER_TEST_DATABASE_URL")
