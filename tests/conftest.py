@@ -7,6 +7,7 @@ starts from empty tables.
 
 from __future__ import annotations
 
+import contextvars
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -94,9 +95,28 @@ def app_config(database_url: str) -> dict[str, Any]:
     }
 
 
+class IsolatedClient(FlaskClient):
+    """Each request in its own app context, as in production.
+
+    The ``app`` fixture keeps an app context open for the test's own service calls; Flask would
+    reuse it for requests, sharing ``g`` (the signed-in user, the CSRF token) and the database
+    session between requests and the test. Running each request in an empty contextvars
+    context gives it a fresh app context. The test's own transaction is ended around each
+    request so the test reads what the request wrote.
+    """
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        db.session.commit()
+        try:
+            return contextvars.Context().run(super().open, *args, **kwargs)
+        finally:
+            db.session.commit()
+
+
 @pytest.fixture
 def app(app_config: dict[str, Any]) -> Iterator[Flask]:
     app = create_app(app_config)
+    app.test_client_class = IsolatedClient
     with app.app_context():
         if app_config["SQLALCHEMY_DATABASE_URI"] not in _schema_ready:
             reset_schema()

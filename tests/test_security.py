@@ -1,0 +1,183 @@
+"""DESIGN §7 promises that live below the pages: sessions, cookies, headers, limits, redirects."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+
+from webapp import create_app
+from webapp.config import ConfigError
+from webapp.web.accounts import safe_next_url
+
+from .conftest import csrf_token, login
+
+
+def _session_cookie(client) -> str:
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    return cookie.value
+
+
+def test_sign_in_rotates_the_session(client, make_user):
+    user = make_user()
+    before_token = csrf_token(client, "/login")
+    before_cookie = _session_cookie(client)
+    login(client, user)
+    assert _session_cookie(client) != before_cookie
+    assert csrf_token(client, "/orgs") != before_token
+
+
+def test_sign_out_invalidates_copies_of_the_cookie(app: Flask, client, make_user):
+    user = make_user()
+    login(client, user)
+    stolen = _session_cookie(client)
+    assert client.get("/orgs").status_code == 200
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/orgs")})
+    replay = app.test_client()
+    replay.set_cookie("session", stolen)
+    response = replay.get("/orgs")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login")
+
+
+def test_password_change_and_deactivation_end_other_sessions(app, client, make_user, password):
+    from webapp.models import Via
+    from webapp.services import users
+
+    user = make_user()
+    login(client, user)
+    users.change_password(user, password, "a brand new password")
+    assert client.get("/orgs").status_code == 302
+    login(client, user, "a brand new password")
+    assert client.get("/orgs").status_code == 200
+    users.set_user_active(user.id, False, via=Via.CLI)
+    assert client.get("/orgs").status_code == 302
+
+
+def test_session_cookie_flags(client, make_user):
+    user = make_user()
+    token = csrf_token(client, "/login")
+    response = client.post(
+        "/login",
+        data={"email": user.email, "password": "correct horse battery", "csrf_token": token},
+    )
+    header = response.headers["Set-Cookie"]
+    assert "HttpOnly" in header and "SameSite=Lax" in header and "Secure" not in header
+    https = client.get("/login", base_url="https://roster.test")
+    assert "Secure" in https.headers.get("Set-Cookie", "Secure")
+
+
+def test_security_headers_on_every_page(client):
+    response = client.get("/login")
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"]
+    assert "Strict-Transport-Security" not in response.headers
+    assert "Strict-Transport-Security" in client.get("/login", base_url="https://x.test").headers
+
+
+def test_forms_need_the_csrf_token(client, make_user):
+    user = make_user()
+    response = client.post(
+        "/login", data={"email": user.email, "password": "correct horse battery"}
+    )
+    assert response.status_code == 400
+    assert client.get_cookie("session") is None or client.get("/orgs").status_code == 302
+
+
+@pytest.fixture
+def app_config(app_config):
+    return app_config | {
+        "ROSTER_LOGIN_LIMIT_PER_EMAIL": "3 per minute",
+        "ROSTER_LOGIN_LIMIT_PER_ADDRESS": "5 per minute",
+    }
+
+
+def _try(client, email: str, password: str):
+    return client.post(
+        "/login",
+        data={"email": email, "password": password, "csrf_token": csrf_token(client)},
+    )
+
+
+def test_failed_sign_ins_are_limited_per_email(client, make_user, password):
+    user, other = make_user(), make_user()
+    for _ in range(3):
+        assert _try(client, user.email, "wrong password!").status_code == 401
+    blocked = _try(client, user.email, password)
+    assert blocked.status_code == 429
+    assert int(blocked.headers["Retry-After"]) > 0
+    assert "Too many failed attempts" in blocked.get_data(as_text=True)
+    # Another account from the same address is still fine (the address limit is 5).
+    assert _try(client, other.email, password).status_code == 302
+
+
+def test_failed_sign_ins_are_limited_per_address(client, make_user, password):
+    people = [make_user() for _ in range(6)]
+    for person in people[:5]:
+        assert _try(client, person.email, "wrong password!").status_code == 401
+    assert _try(client, people[5].email, password).status_code == 429
+
+
+def test_successful_sign_ins_are_never_counted(app, make_user, password):
+    user = make_user()
+    for _ in range(10):
+        client = app.test_client()
+        assert _try(client, user.email, password).status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ("/orgs/3/members?page_number=2", "/orgs/3/members?page_number=2"),
+        ("https://evil.example/", "/orgs"),
+        ("//evil.example/", "/orgs"),
+        ("/\\evil.example", "/orgs"),
+        ("\\\\evil.example", "/orgs"),
+        ("/orgs\r\nSet-Cookie: x=1", "/orgs"),
+        ("javascript:alert(1)", "/orgs"),
+        ("orgs", "/orgs"),
+        ("", "/orgs"),
+        (None, "/orgs"),
+    ],
+)
+def test_redirects_after_sign_in_stay_on_site(target, expected):
+    assert safe_next_url(target) == expected
+
+
+def test_sign_in_follows_a_safe_next_only(client, make_user, password):
+    user = make_user()
+    token = csrf_token(client)
+    response = client.post(
+        "/login?next=//evil.example/x",
+        data={"email": user.email, "password": password, "csrf_token": token},
+    )
+    assert response.headers["Location"] == "/orgs"
+
+
+def test_production_refuses_to_start_without_a_secret_key(monkeypatch, tmp_path):
+    monkeypatch.setenv("ROSTER_ENV", "production")
+    monkeypatch.delenv("ROSTER_SECRET_KEY", raising=False)
+    with pytest.raises(ConfigError):
+        create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'x.db'}"})
+    monkeypatch.setenv("ROSTER_SECRET_KEY", "k" * 40)
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'x.db'}"})
+    assert app.config["SECRET_KEY"] == "k" * 40
+
+
+def test_an_unexpected_error_is_a_500_page_without_a_trace(app, client, make_user, monkeypatch):
+    from webapp.services import organizations
+
+    user = make_user()
+    login(client, user)
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(organizations, "list_my_organizations", explode)
+    response = client.get("/orgs")
+    body = response.get_data(as_text=True)
+    assert response.status_code == 500
+    assert "secret internals" not in body and "Traceback" not in body
