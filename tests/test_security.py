@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from flask import Flask
 
@@ -181,3 +183,29 @@ def test_an_unexpected_error_is_a_500_page_without_a_trace(app, client, make_use
     body = response.get_data(as_text=True)
     assert response.status_code == 500
     assert "secret internals" not in body and "Traceback" not in body
+
+
+def test_redis_storage_shares_the_failure_count_between_processes(app_config, make_user):
+    """Failures counted by one app instance stop a sign-in on a new instance (another process).
+
+    With memory storage the new instance would start from zero and answer 401: the 429 can
+    only come from the count kept in Redis.
+    """
+    import uuid
+
+    redis_url = os.environ.get("ROSTER_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    shared = app_config | {
+        "RATELIMIT_STORAGE_URI": redis_url,
+        "RATELIMIT_KEY_PREFIX": f"roster-test-{uuid.uuid4().hex}",
+    }
+    user = make_user(email=f"{uuid.uuid4().hex}@example.com")
+    first = create_app(shared)
+    for _ in range(3):
+        with first.app_context():
+            assert _try(first.test_client(), user.email, "wrong password!").status_code == 401
+    second = create_app(shared)
+    with second.app_context():
+        assert _try(second.test_client(), user.email, "wrong password!").status_code == 429
+    memory = create_app(app_config)
+    with memory.app_context():
+        assert _try(memory.test_client(), user.email, "wrong password!").status_code == 401

@@ -31,17 +31,21 @@ class FailureLimit:
     def _items(self) -> list[RateLimitItem]:
         return parse_many(current_app.config[self.config_key])
 
+    def _namespace(self) -> str:
+        # Deployments (and test runs) sharing one Redis keep their counts apart.
+        return f"{current_app.config.get('RATELIMIT_KEY_PREFIX') or 'roster'}/{self.scope}"
+
     def check(self, key: str) -> None:
         """Raise TooManyAttempts while the key is over any of its limits."""
         strategy = limiter.limiter
         for item in self._items():
-            if not strategy.test(item, self.scope, key):
-                reset_at, _ = strategy.get_window_stats(item, self.scope, key)
+            if not strategy.test(item, self._namespace(), key):
+                reset_at, _ = strategy.get_window_stats(item, self._namespace(), key)
                 raise TooManyAttempts(retry_after=max(1, math.ceil(reset_at - time.time())))
 
     def failed(self, key: str) -> None:
         for item in self._items():
-            limiter.limiter.hit(item, self.scope, key)
+            limiter.limiter.hit(item, self._namespace(), key)
 
 
 LOGIN_PER_EMAIL = FailureLimit("ROSTER_LOGIN_LIMIT_PER_EMAIL", "login-email")
