@@ -139,11 +139,16 @@ def ids_in(column: InstrumentedAttribute[int], ids: Sequence[int]) -> ColumnElem
 
 
 def _member_states(org_id: int, ids: Sequence[int]) -> Sequence[Any]:
-    return db.session.execute(
+    """The current state of each listed member; NotMembers names the ids that are not."""
+    states = db.session.execute(
         select(
             Membership.user_id, Membership.role, Membership.is_active, Membership.sort_email
         ).where(Membership.organization_id == org_id, ids_in(Membership.user_id, ids))
     ).all()
+    missing = set(ids) - {s.user_id for s in states}
+    if missing:
+        raise NotMembers(user_ids=missing)
+    return states
 
 
 def _counter_deltas(
@@ -363,9 +368,6 @@ def update_members(
     with write_transaction():
         org, me = require(actor, org_id, Action.MANAGE_MEMBERS, lock=True)
         states = _member_states(org_id, ids)
-        missing = set(ids) - {s.user_id for s in states}
-        if missing:
-            raise NotMembers(user_ids=missing)
         require_for_targets(me, new_role=role, target_roles={s.role for s in states})
         new_role = {s.user_id: role if role is not None else s.role for s in states}
         new_active = {
@@ -431,9 +433,6 @@ def remove_members(actor: User, org_id: int, user_ids: Iterable[int], *, via: Vi
     with write_transaction():
         org, me = require(actor, org_id, Action.MANAGE_MEMBERS, lock=True)
         states = _member_states(org_id, ids)
-        missing = set(ids) - {s.user_id for s in states}
-        if missing:
-            raise NotMembers(user_ids=missing)
         require_for_targets(me, new_role=None, target_roles={s.role for s in states})
         _apply_removal(org, states, actor=actor, via=via, action="member.remove")
 
