@@ -254,3 +254,58 @@ def test_refused_bulk_change_writes_no_audit(make_user, make_org):
     with pytest.raises(UnknownUsers):
         members.add_members(owner, org.id, [owner.id + 500], role=Role.VIEWER, via=Via.API)
     assert db.session.scalar(select(func.count()).select_from(AuditEvent)) == before
+
+
+@pytest.mark.parametrize("ascending", [True, False], ids=["asc", "desc"])
+@pytest.mark.parametrize("sort_by", list(members.SORT_KEYS))
+def test_pages_cover_the_sorted_list_exactly(make_user, make_org, sort_by, ascending):
+    """Every page size, read page by page (either end of the index), gives the sorted list."""
+    owner = make_user(name="Olga")
+    org = make_org(owner)
+    names = ["ann", "Bob", "bob", "Cy", "ann", "Dee", "eve", "Fay", "bob", "Gus"] * 2 + ["Hal"]
+    people = users.create_users(
+        [(f"p{i:02d}.{n.lower()}@example.com", n) for i, n in enumerate(names)], via=Via.CLI
+    )
+    for i, role in enumerate(Role):
+        if role is not Role.OWNER:
+            members.add_members(
+                owner, org.id, people[i::4], role=role, is_active=i % 2 == 0, via=Via.CLI
+            )
+
+    def sort_key(m: members.Member):
+        value = {
+            "user_id": m.user_id,
+            "email": m.email,
+            "name": m.name.casefold(),
+            "role": m.role.rank,
+            "is_active": m.is_active,
+            "joined_at": m.joined_at,
+        }[sort_by]
+        return (value, m.user_id)
+
+    for filters in ({}, {"role": Role.VIEWER}, {"q": "b"}):
+        everyone = members.list_members(
+            owner, org.id, members.MemberQuery(page_size=500, **filters)
+        ).items
+        expected = sorted(everyone, key=sort_key, reverse=not ascending)
+        for size in (1, 2, 5, 7, len(everyone) - 1, len(everyone), 500):
+            seen = []
+            first = members.MemberQuery(
+                page_size=size, sort_by=sort_by, sort_ascending=ascending, **filters
+            )
+            total_pages = members.list_members(owner, org.id, first).total_pages
+            for number in range(total_pages + 1):  # and one past the end, which is empty
+                page = members.list_members(
+                    owner,
+                    org.id,
+                    members.MemberQuery(
+                        page_number=number,
+                        page_size=size,
+                        sort_by=sort_by,
+                        sort_ascending=ascending,
+                        **filters,
+                    ),
+                )
+                assert page.total_items == len(everyone)
+                seen += page.items
+            assert [m.user_id for m in seen] == [m.user_id for m in expected], (filters, size)

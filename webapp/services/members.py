@@ -199,20 +199,30 @@ def list_members(actor: User, org_id: int, query: MemberQuery) -> MemberPage:
     """
     org, _ = require(actor, org_id, Action.VIEW)
     where = _filters(org_id, query)
+    if query.is_filtered:
+        total = db.session.scalar(select(func.count()).select_from(Membership).where(*where)) or 0
+    else:
+        total = org.member_count
     key = SORT_KEYS[query.sort_by]
-    order = (
-        [key.asc(), Membership.user_id.asc()]
-        if query.sort_ascending
-        else [key.desc(), Membership.user_id.desc()]
-    )
+    forward = [key.asc(), Membership.user_id.asc()]
+    backward = [key.desc(), Membership.user_id.desc()]
+    order = forward if query.sort_ascending else backward
     # Find the page on the covering (organization_id, key, user_id) index first, then join
-    # only those rows: deep pages cost about what page 0 costs.
+    # only those rows. OFFSET walks the index entries it skips, so a page in the second half
+    # is found from the other end: the last page costs what page 0 costs.
+    offset = query.page_number * query.page_size
+    limit = query.page_size
+    inner_order = order
+    if offset < total and offset * 2 > total:
+        tail = total - offset  # rows from this page's first to the very last
+        inner_order = backward if query.sort_ascending else forward
+        limit, offset = min(query.page_size, tail), max(tail - query.page_size, 0)
     page_ids = (
         select(Membership.user_id)
         .where(*where)
-        .order_by(*order)
-        .limit(query.page_size)
-        .offset(query.page_number * query.page_size)
+        .order_by(*inner_order)
+        .limit(limit)
+        .offset(offset)
         .subquery()
     )
     rows = db.session.execute(
@@ -224,10 +234,6 @@ def list_members(actor: User, org_id: int, query: MemberQuery) -> MemberPage:
         .join(User, User.id == Membership.user_id)
         .order_by(*order)
     ).all()
-    if query.is_filtered:
-        total = db.session.scalar(select(func.count()).select_from(Membership).where(*where)) or 0
-    else:
-        total = org.member_count
     items = [
         Member(
             user_id=m.user_id,
