@@ -1,0 +1,431 @@
+"""The OpenAPI 3.1 document of the API, built from the routes and the pydantic schemas.
+
+Paths and methods come from the blueprint's URL rules; bodies, parameters and responses from
+the same pydantic models that validate requests (pydantic emits JSON Schema 2020-12, which is
+OpenAPI 3.1's dialect). ``OPERATIONS`` adds what a rule cannot say: the summary, the success
+answer, and which errors an operation can give. A test checks that every API route has an entry
+here and the other way round.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any
+
+from flask import current_app
+from pydantic import BaseModel, TypeAdapter
+from pydantic.json_schema import models_json_schema
+
+from webapp.api import schemas
+from webapp.models import Role
+from webapp.services import values
+
+REF = "#/components/schemas/{model}"
+PROBLEM = "application/problem+json"
+
+
+@dataclass(frozen=True)
+class Operation:
+    summary: str
+    success: int
+    response: str | None = None  # a key of ``_response_schemas()``
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    errors: tuple[int, ...] = ()
+    description: str = ""
+    deprecated: bool = False
+    headers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tag: str = "Accounts"
+
+
+_NO_STORE = {
+    "Cache-Control": {
+        "description": "Always `no-store`: an answer to leave is never cached.",
+        "required": True,
+        "schema": {"type": "string", "const": "no-store"},
+    }
+}
+_LEAVE = (
+    "You leave the organization; a suspended member may too. The last active owner cannot "
+    "leave (409): promote another member to OWNER first."
+)
+_MEMBERS_BODY = (
+    "All or nothing: every listed user is processed, or nothing changes. `user_ids` is a JSON "
+    'array or the comma-separated string form ("14,31,33,43").'
+)
+
+# (endpoint, method) -> what the route does. 401 and 429 (failed token checks) and 500 apply to
+# every operation and are added below.
+OPERATIONS: dict[tuple[str, str], Operation] = {
+    ("api.list_organizations", "GET"): Operation(
+        "My accounts",
+        200,
+        "AccountList",
+        description="Every organization you belong to, suspended memberships included, by name.",
+    ),
+    ("api.create_organization", "POST"): Operation(
+        "Create an account",
+        201,
+        "Account",
+        body=schemas.CreateAccount,
+        errors=(400, 413, 415),
+        description="You become its active OWNER.",
+        headers={
+            "Location": {
+                "description": "The new account's URL.",
+                "required": True,
+                "schema": {"type": "string", "format": "uri-reference"},
+            }
+        },
+    ),
+    ("api.update_organization", "PUT"): Operation(
+        "Rename an account (id in the body)",
+        200,
+        "Account",
+        body=schemas.UpdateAccount,
+        errors=(400, 403, 404, 413, 415),
+        description="OWNER or ADMIN.",
+    ),
+    ("api.update_organization_by_id", "PUT"): Operation(
+        "Rename an account",
+        200,
+        "Account",
+        body=schemas.UpdateAccountById,
+        errors=(400, 403, 404, 413, 415, 422),
+        description="OWNER or ADMIN. A body `id` that differs from the path is refused (422).",
+    ),
+    ("api.get_organization", "GET"): Operation("Get an account", 200, "Account", errors=(403, 404)),
+    ("api.delete_organization", "DELETE"): Operation(
+        "Delete an account",
+        204,
+        errors=(400, 403, 404),
+        description="OWNER only. Every membership goes with it; the audit log keeps its events.",
+    ),
+    ("api.leave_organization", "GET"): Operation(
+        "Leave an account (deprecated GET)",
+        200,
+        "LeftOrganization",
+        errors=(400, 404, 409),
+        deprecated=True,
+        headers=_NO_STORE,
+        description=(
+            _LEAVE + " Kept for the integrations that follow the original docs; use `POST` or "
+            "`DELETE` on the same path instead. With a session cookie it needs `X-CSRFToken`."
+        ),
+    ),
+    ("api.leave_organization", "HEAD"): Operation(
+        "Check you could leave",
+        200,
+        errors=(404,),
+        headers=_NO_STORE,
+        description="Changes nothing: 200 when you are a member (suspended or not), else 404.",
+    ),
+    ("api.leave_organization", "POST"): Operation(
+        "Leave an account",
+        200,
+        "LeftOrganization",
+        errors=(400, 404, 409),
+        headers=_NO_STORE,
+        description=_LEAVE,
+    ),
+    ("api.leave_organization", "DELETE"): Operation(
+        "Leave an account (DELETE)",
+        200,
+        "LeftOrganization",
+        errors=(400, 404, 409),
+        headers=_NO_STORE,
+        description=_LEAVE,
+    ),
+    ("api.get_my_role", "GET"): Operation(
+        "My role",
+        200,
+        "Role",
+        errors=(404,),
+        description='A bare JSON string such as `"ADMIN"`. A suspended member may ask too.',
+    ),
+    ("api.get_summary", "GET"): Operation(
+        "Summary",
+        200,
+        "MetricList",
+        errors=(403, 404),
+        description=(
+            "OWNER, ADMIN or ACCOUNTING. Metrics: members_total, members_active, "
+            "members_inactive, one role_* count per role, joined_last_30_days."
+        ),
+    ),
+    ("api.list_members", "GET"): Operation(
+        "List members",
+        200,
+        "MemberPage",
+        query=schemas.MemberListQuery,
+        errors=(400, 403, 404),
+        tag="Members",
+        description=(
+            "One page, sorted and filtered. Every parameter that is not valid is named in "
+            "`errors` of the 400 answer."
+        ),
+    ),
+    ("api.add_members", "POST"): Operation(
+        "Add members",
+        200,
+        "Account",
+        body=schemas.AddMembers,
+        errors=(400, 403, 404, 409, 413, 415, 422),
+        tag="Members",
+        description=(
+            _MEMBERS_BODY + " Every id must be a user (else 422 listing the unknown ids) and not "
+            "yet a member (else 409 listing them). Only an OWNER may add owners."
+        ),
+    ),
+    ("api.update_members", "PUT"): Operation(
+        "Update members",
+        200,
+        "Account",
+        body=schemas.UpdateMembers,
+        errors=(400, 403, 404, 409, 413, 415, 422),
+        tag="Members",
+        description=(
+            _MEMBERS_BODY + " Give `role`, `is_active` or both. Every id must be a member (else "
+            "422 listing the others). 409 when no active owner would remain."
+        ),
+    ),
+    ("api.remove_members", "DELETE"): Operation(
+        "Remove members",
+        204,
+        errors=(400, 403, 404, 409, 422),
+        tag="Members",
+        description=(
+            "`user_ids` like `23,63,34`. All or nothing. Every id must be a member (else 422 "
+            "listing the others). 409 when no active owner would remain."
+        ),
+    ),
+}
+
+# The API's own description, not an operation of it.
+UNDOCUMENTED_ENDPOINTS = frozenset({"api.openapi_document", "api.docs"})
+ALWAYS = (401, 429, 500)
+
+_PATH_PARAMETERS: dict[str, dict[str, Any]] = {
+    "organization_id": {
+        "description": "The account's id.",
+        "schema": {"type": "integer", "minimum": 1, "maximum": values.ID_MAX},
+    },
+    "user_ids": {
+        "description": "Comma-separated user ids, like `23,63,34`.",
+        "schema": {
+            "type": "string",
+            "pattern": schemas.USER_IDS_TEXT_PATTERN,
+            "maxLength": values.USER_IDS_MAX * 21,
+        },
+    },
+}
+
+_ERROR_HEADERS: dict[int, dict[str, Any]] = {
+    401: {
+        "WWW-Authenticate": {
+            "description": "`Bearer`: send an API token.",
+            "required": True,
+            "schema": {"type": "string"},
+        }
+    },
+    429: {
+        "Retry-After": {
+            "description": "Seconds to wait before trying again.",
+            "required": True,
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    },
+}
+
+_ERROR_DESCRIPTIONS = {
+    400: "Malformed or invalid input: bad JSON, wrong types, values out of range "
+    "(`errors` names each field), or a missing CSRF token with a session cookie.",
+    401: "No credentials, or a bad token.",
+    403: "Your role does not allow this, or your membership is suspended.",
+    404: "No such account, or you are not a member of it.",
+    409: "Conflicts with the current state: the last active owner, or users already members "
+    "(`user_ids` lists them).",
+    413: "The body is larger than the server accepts.",
+    415: "The body is not JSON.",
+    422: "Ids that do not name what the operation needs (`user_ids` lists them).",
+    429: "Too many failed token checks from your address.",
+    500: "Something went wrong on our side; nothing was changed.",
+}
+
+
+def _openapi_path(rule: str) -> str:
+    return re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule)
+
+
+def _component_schemas() -> dict[str, Any]:
+    models: list[tuple[type[BaseModel], Any]] = [
+        (schemas.CreateAccount, "validation"),
+        (schemas.UpdateAccount, "validation"),
+        (schemas.UpdateAccountById, "validation"),
+        (schemas.AddMembers, "validation"),
+        (schemas.UpdateMembers, "validation"),
+        (schemas.Account, "serialization"),
+        (schemas.MemberPage, "serialization"),
+        (schemas.Metric, "serialization"),
+        (schemas.LeftOrganization, "serialization"),
+        (schemas.Problem, "serialization"),
+    ]
+    _, top = models_json_schema(models, ref_template=REF)
+    components: dict[str, Any] = dict(top["$defs"])
+    components["Role"] = TypeAdapter(schemas.RoleOut).json_schema(mode="serialization")
+    components["AccountList"] = {"type": "array", "items": {"$ref": REF.format(model="Account")}}
+    components["MetricList"] = {"type": "array", "items": {"$ref": REF.format(model="Metric")}}
+    return components
+
+
+def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    schema = model.model_json_schema(mode="validation", ref_template=REF)
+    parameters = []
+    for name, prop in schema["properties"].items():
+        prop = dict(prop)
+        # A query value is never null: keep the non-null branch of "X | None".
+        branches = [b for b in prop.pop("anyOf", []) if b.get("type") != "null"]
+        if branches:
+            prop = {**branches[0], **prop}
+        description = prop.pop("description", None)
+        prop.pop("title", None)
+        if prop.get("default", 0) is None:
+            del prop["default"]
+        parameter = {"name": name, "in": "query", "required": False, "schema": prop}
+        if description:
+            parameter["description"] = description
+        parameters.append(parameter)
+    return parameters
+
+
+def _responses(op: Operation, method: str) -> dict[str, Any]:
+    success: dict[str, Any] = {"description": HTTPStatus(op.success).phrase}
+    if op.response and method != "HEAD":
+        success["content"] = {
+            "application/json": {"schema": {"$ref": REF.format(model=op.response)}}
+        }
+    if op.headers:
+        success["headers"] = op.headers
+    responses: dict[str, Any] = {str(op.success): success}
+    for status in sorted({*op.errors, *ALWAYS}):
+        responses[str(status)] = {"$ref": f"#/components/responses/{status}"}
+    return responses
+
+
+def _error_responses() -> dict[str, Any]:
+    out = {}
+    for status, description in _ERROR_DESCRIPTIONS.items():
+        response: dict[str, Any] = {
+            "description": description,
+            "content": {PROBLEM: {"schema": {"$ref": REF.format(model="Problem")}}},
+        }
+        if status in _ERROR_HEADERS:
+            response["headers"] = _ERROR_HEADERS[status]
+        out[str(status)] = response
+    return out
+
+
+def _operation(endpoint: str, method: str, op: Operation, path_names: list[str]) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "operationId": f"{endpoint.removeprefix('api.')}_{method.lower()}",
+        "summary": op.summary,
+        "tags": [op.tag],
+        "responses": _responses(op, method),
+    }
+    if op.description:
+        doc["description"] = op.description
+    if op.deprecated:
+        doc["deprecated"] = True
+    parameters = [
+        {"name": name, "in": "path", "required": True, **_PATH_PARAMETERS[name]}
+        for name in path_names
+    ]
+    if op.query is not None:
+        parameters += _query_parameters(op.query)
+    if parameters:
+        doc["parameters"] = parameters
+    if op.body is not None:
+        doc["requestBody"] = {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": REF.format(model=op.body.__name__)}}
+            },
+        }
+    return doc
+
+
+def api_rules() -> list[tuple[str, str, list[str], str]]:
+    """(endpoint, OpenAPI path, path parameter names, method) for every documented API route."""
+    found = []
+    for rule in current_app.url_map.iter_rules():
+        if not rule.endpoint.startswith("api.") or rule.endpoint in UNDOCUMENTED_ENDPOINTS:
+            continue
+        path = _openapi_path(rule.rule)
+        for method in sorted(rule.methods or ()):
+            if method == "OPTIONS" or (method == "HEAD" and "GET" in (rule.methods or ())):
+                if (rule.endpoint, method) not in OPERATIONS:
+                    continue  # Flask's automatic HEAD and OPTIONS
+            found.append((rule.endpoint, path, list(rule.arguments), method))
+    return found
+
+
+@functools.cache
+def openapi_json() -> str:
+    """The document as JSON text, built once (every app has the same routes)."""
+    paths: dict[str, dict[str, Any]] = {}
+    for endpoint, path, arguments, method in api_rules():
+        op = OPERATIONS[(endpoint, method)]
+        names = [name for name in re.findall(r"{([^}]+)}", path) if name in arguments]
+        paths.setdefault(path, {})[method.lower()] = _operation(endpoint, method, op, names)
+    spec = {
+        "openapi": "3.1.0",
+        "jsonSchemaDialect": "https://spec.openapis.org/oas/3.1/dialect/base",
+        "info": {
+            "title": "Roster API",
+            "version": "1.0.0",
+            "description": (
+                "Organization access control: accounts, members and roles ("
+                + ", ".join(r.name for r in Role)
+                + ", highest first). Timestamps are ISO 8601 in UTC with `Z`. "
+                "Every error is an RFC 9457 problem (`application/problem+json`) with a stable "
+                "`code`."
+            ),
+        },
+        "servers": [{"url": "/api"}],
+        "security": [{"bearerAuth": []}, {"cookieAuth": []}],
+        "tags": [
+            {"name": "Accounts", "description": "Organizations, as one member sees them."},
+            {"name": "Members", "description": "Bulk member management, all or nothing."},
+        ],
+        "paths": {path.removeprefix("/api"): ops for path, ops in sorted(paths.items())},
+        "components": {
+            "schemas": _component_schemas(),
+            "responses": _error_responses(),
+            "securitySchemes": {
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A personal API token (`roster tokens create EMAIL`, or the "
+                    "dashboard's token page). Never needs a CSRF token.",
+                },
+                "cookieAuth": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": "session",
+                    "description": "The dashboard's session cookie. Every method but GET and "
+                    "HEAD, and the GET on `leave`, also needs the `X-CSRFToken` header (the "
+                    "value of the page's `csrf-token` meta tag).",
+                },
+            },
+        },
+    }
+    return json.dumps(spec, ensure_ascii=False)
+
+
+def openapi_spec() -> dict[str, Any]:
+    result: dict[str, Any] = json.loads(openapi_json())
+    return result

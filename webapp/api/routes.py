@@ -1,0 +1,218 @@
+"""The twelve operations of DESIGN §4. Each route parses, calls one service function, serializes.
+
+Rules, permissions and the audit trail are the services'; errors are translated by
+``api/problems.py``.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, TypeVar
+
+from flask import render_template, request, url_for
+from flask_wtf.csrf import CSRFError
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from werkzeug.exceptions import UnsupportedMediaType
+from werkzeug.wrappers import Response
+
+from webapp.api import bp, identity, problems, schemas
+from webapp.api.identity import actor
+from webapp.api.openapi import openapi_json, openapi_spec
+from webapp.api.problems import invalid_input
+from webapp.models import Via
+from webapp.services import members, organizations, values
+from webapp.services.errors import DomainError, FieldError, NotFound, UnprocessableIds
+
+bp.before_request(identity.authenticate)
+
+
+@bp.before_request
+def _organization_id_in_range() -> None:
+    """An id no organization can have (beyond 64 bits) is simply not found, after auth."""
+    org_id = (request.view_args or {}).get("organization_id")
+    if org_id is not None and not 1 <= org_id <= values.ID_MAX:
+        raise NotFound()
+
+
+bp.register_error_handler(DomainError, problems.domain_problem)
+bp.register_error_handler(CSRFError, problems.csrf_problem)
+
+# No bounds in the converter: Werkzeug answers 405 instead of 404 when a bound fails.
+ORG = "<int:organization_id>"
+
+Body = TypeVar("Body", bound=BaseModel)
+
+
+@functools.cache
+def _adapter(shape: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(shape)
+
+
+def respond(shape: Any, value: Any, status: int = 200, **headers: str) -> Response:
+    """Serialize ``value`` (service dataclasses, enums) through the documented response shape."""
+    adapter = _adapter(shape)
+    body = adapter.dump_json(adapter.validate_python(value, from_attributes=True))
+    return Response(body, status=status, mimetype="application/json", headers=headers)
+
+
+def no_content() -> Response:
+    return Response(status=204)
+
+
+def json_body(model: type[Body]) -> Body:
+    """The request body, which must be JSON, validated by ``model`` (400 with field errors)."""
+    if not request.is_json:
+        raise UnsupportedMediaType(
+            "Send the body as JSON with the header 'Content-Type: application/json'."
+        )
+    raw = request.get_data(cache=True)  # beyond MAX_CONTENT_LENGTH: 413
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as error:
+        raise invalid_input(error) from None
+
+
+def member_query() -> members.MemberQuery:
+    try:
+        params = schemas.MemberListQuery.model_validate(request.args.to_dict())
+    except ValidationError as error:
+        raise invalid_input(error) from None
+    return params.to_member_query()
+
+
+# -- accounts --------------------------------------------------------------------------------
+
+
+@bp.get("/organizations")
+def list_organizations() -> Response:
+    return respond(list[schemas.Account], organizations.list_my_organizations(actor()))
+
+
+@bp.post("/organizations")
+def create_organization() -> Response:
+    body = json_body(schemas.CreateAccount)
+    account = organizations.create_organization(actor(), body.organization_name, via=Via.API)
+    location = url_for("api.get_organization", organization_id=account.id)
+    return respond(schemas.Account, account, 201, Location=location)
+
+
+@bp.put("/organizations")
+def update_organization() -> Response:
+    body = json_body(schemas.UpdateAccount)
+    account = organizations.rename_organization(
+        actor(), body.id, body.organization_name, via=Via.API
+    )
+    return respond(schemas.Account, account)
+
+
+@bp.put(f"/organizations/{ORG}")
+def update_organization_by_id(organization_id: int) -> Response:
+    body = json_body(schemas.UpdateAccountById)
+    if body.id is not None and body.id != organization_id:
+        raise UnprocessableIds(
+            "The id in the body names another organization than the path.",
+            code="id_mismatch",
+            errors=[FieldError("id", "must equal the organization id in the path, or be left out")],
+        )
+    account = organizations.rename_organization(
+        actor(), organization_id, body.organization_name, via=Via.API
+    )
+    return respond(schemas.Account, account)
+
+
+@bp.get(f"/organizations/{ORG}")
+def get_organization(organization_id: int) -> Response:
+    return respond(schemas.Account, organizations.get_organization(actor(), organization_id))
+
+
+@bp.delete(f"/organizations/{ORG}")
+def delete_organization(organization_id: int) -> Response:
+    organizations.delete_organization(actor(), organization_id, via=Via.API)
+    return no_content()
+
+
+@bp.route(f"/organizations/{ORG}/leave", methods=["GET", "HEAD", "POST", "DELETE"])
+def leave_organization(organization_id: int) -> Response:
+    """Leave. ``HEAD`` only tells whether the caller is a member: it never changes anything."""
+    user = actor()
+    if request.method == "HEAD":
+        organizations.get_my_role(user, organization_id)
+        return Response(status=200)
+    members.leave_organization(user, organization_id, via=Via.API)
+    left = {"organization_id": organization_id, "user_id": user.id, "left": True}
+    return respond(schemas.LeftOrganization, left)
+
+
+@bp.after_request
+def _leave_is_never_cached(response: Response) -> Response:
+    if request.endpoint == "api.leave_organization":
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get(f"/organizations/{ORG}/role")
+def get_my_role(organization_id: int) -> Response:
+    return respond(schemas.RoleOut, organizations.get_my_role(actor(), organization_id))
+
+
+@bp.get(f"/organizations/{ORG}/summary")
+def get_summary(organization_id: int) -> Response:
+    return respond(list[schemas.Metric], organizations.get_summary(actor(), organization_id))
+
+
+# -- members ---------------------------------------------------------------------------------
+
+
+@bp.get(f"/organizations/{ORG}/users")
+def list_members(organization_id: int) -> Response:
+    page = members.list_members(actor(), organization_id, member_query())
+    return respond(schemas.MemberPage, page)
+
+
+@bp.post(f"/organizations/{ORG}/users")
+def add_members(organization_id: int) -> Response:
+    body = json_body(schemas.AddMembers)
+    account = members.add_members(
+        actor(),
+        organization_id,
+        body.user_ids,  # type: ignore[arg-type]  (validated into list[int])
+        role=body.role,  # type: ignore[arg-type]  (validated into a Role)
+        is_active=body.is_active,
+        via=Via.API,
+    )
+    return respond(schemas.Account, account)
+
+
+@bp.put(f"/organizations/{ORG}/users")
+def update_members(organization_id: int) -> Response:
+    body = json_body(schemas.UpdateMembers)
+    account = members.update_members(
+        actor(),
+        organization_id,
+        body.user_ids,  # type: ignore[arg-type]
+        role=body.role,  # type: ignore[arg-type]
+        is_active=body.is_active,
+        via=Via.API,
+    )
+    return respond(schemas.Account, account)
+
+
+@bp.delete(f"/organizations/{ORG}/users/<user_ids>")
+def remove_members(organization_id: int, user_ids: str) -> Response:
+    ids = schemas.user_ids_path(user_ids)
+    members.remove_members(actor(), organization_id, ids, via=Via.API)
+    return no_content()
+
+
+# -- the description -------------------------------------------------------------------------
+
+
+@bp.get("/openapi.json")
+def openapi_document() -> Response:
+    return Response(openapi_json(), mimetype="application/json")
+
+
+@bp.get("/docs")
+def docs() -> str:
+    """The OpenAPI document rendered as a page, server-side: no scripts, nothing from a CDN."""
+    return render_template("api/docs.html", spec=openapi_spec())
