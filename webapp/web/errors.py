@@ -1,8 +1,15 @@
-"""Domain errors and HTTP errors as pages: a message where the action happened, never a trace."""
+"""Domain and HTTP errors for people: a sentence where the action happened, never a trace.
+
+The one place where the dashboard decides a status for a domain error. A view that can show
+the error in place (a row, a form, the bulk bar) calls ``in_place``; everything else reaches the
+handlers below: a page for a plain request, a message in the live region for htmx.
+"""
 
 from __future__ import annotations
 
-from flask import Flask, Response, render_template, request
+import json
+
+from flask import Flask, Response, make_response, render_template, request
 from flask_wtf import FlaskForm
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -18,6 +25,7 @@ from webapp.services.errors import (
     TooManyAttempts,
     UnprocessableIds,
 )
+from webapp.web.htmx import is_htmx
 
 STATUS: list[tuple[type[DomainError], int]] = [
     (InvalidInput, 400),
@@ -27,6 +35,7 @@ STATUS: list[tuple[type[DomainError], int]] = [
     (UnprocessableIds, 422),
     (TooManyAttempts, 429),
 ]
+TITLES = {400: "Check the values", 403: "Not allowed", 404: "Not found", 409: "Refused"}
 
 
 def status_of(error: DomainError) -> int:
@@ -36,8 +45,20 @@ def status_of(error: DomainError) -> int:
     return 400
 
 
-def attach_to_form(form: FlaskForm, error: DomainError) -> None:
+def in_place(error: DomainError) -> int:
+    """The status for an error shown where the action happened.
+
+    ``NotFound`` is never shown in place: the organization (or the membership that lets the
+    user see it) is gone, so it becomes the 404 page, the same answer as for a stranger.
+    """
+    if isinstance(error, NotFound):
+        raise error
+    return status_of(error)
+
+
+def attach_to_form(form: FlaskForm, error: DomainError) -> int:
     """Show a domain error beside the field it names, else at the top of the form."""
+    status = in_place(error)
     placed = False
     for field_error in error.errors:
         field = getattr(form, field_error.field, None)
@@ -46,36 +67,45 @@ def attach_to_form(form: FlaskForm, error: DomainError) -> None:
             placed = True
     if not placed:
         form.form_errors.append(error.message)
+    return status
 
 
-def _error_page(status: int, title: str, message: str) -> tuple[str, int]:
-    return render_template("errors/error.html", status=status, title=title, message=message), status
+def _error_response(status: int, title: str, message: str) -> Response:
+    if is_htmx():
+        # Nothing to swap where the request came from: say it in the page's live region.
+        response = make_response("", status)
+        response.headers["HX-Reswap"] = "none"
+        response.headers["HX-Trigger"] = json.dumps({"roster:error": {"message": message}})
+    else:
+        body = render_template("errors/error.html", status=status, title=title, message=message)
+        response = make_response(body, status)
+    response.vary.add("HX-Request")
+    return response
 
 
 def init_app(app: Flask) -> None:
     @app.errorhandler(DomainError)
-    def domain_error(error: DomainError) -> tuple[str, int] | Response:
+    def domain_error(error: DomainError) -> Response:
         status = status_of(error)
-        title = {404: "Not found", 403: "Not allowed"}.get(status, "Request refused")
-        body, status = _error_page(status, title, error.message)
-        response = app.make_response((body, status))
+        response = _error_response(status, TITLES.get(status, "Refused"), error.message)
         if isinstance(error, TooManyAttempts):
             response.headers["Retry-After"] = str(error.retry_after)
         return response
 
     @app.errorhandler(HTTPException)
-    def http_error(error: HTTPException) -> tuple[str, int] | Response:
+    def http_error(error: HTTPException) -> Response:
         if is_api_path(request.path):  # never an HTML page under /api
             return http_problem(error)
-        return _error_page(error.code or 500, error.name, error.description or "")
+        return _error_response(error.code or 500, error.name, error.description or "")
 
     @app.errorhandler(Exception)
-    def unexpected(error: Exception) -> tuple[str, int] | Response:
+    def unexpected(error: Exception) -> Response:
         db.session.rollback()
         app.logger.exception("unhandled error", exc_info=error)
         if is_api_path(request.path):
             return unexpected_problem()
-        generic = InternalServerError()
-        return _error_page(
-            500, generic.name, "Something went wrong on our side. Nothing was changed."
+        return _error_response(
+            500,
+            InternalServerError().name,
+            "Something went wrong on our side. Nothing was changed.",
         )

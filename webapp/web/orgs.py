@@ -1,17 +1,38 @@
-"""Organizations in the browser."""
+"""Organizations in the browser: my list, overview, leave, settings, activity, role guide."""
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
-from webapp.models import Via
-from webapp.services import organizations
-from webapp.services.errors import DomainError
+from webapp.models import User, Via
+from webapp.services import audit, members, organizations
+from webapp.services.errors import DomainError, InvalidInput
+from webapp.services.permissions import PERMISSIONS, SUSPENDED_ACTIONS, Action
 from webapp.web import bp
-from webapp.web.errors import attach_to_form
-from webapp.web.forms import CreateOrganizationForm
+from webapp.web.errors import attach_to_form, in_place
+from webapp.web.forms import CreateOrganizationForm, DeleteForm, EmptyForm, RenameForm, parse_ids
+from webapp.web.htmx import is_htmx, render
+
+ACTIVITY_PAGE_SIZE = 25
+
+# What each permission means to a person reading the role guide.
+ACTION_LABELS: dict[Action, str] = {
+    Action.VIEW: "See the organization and its member list",
+    Action.VIEW_ROLE: "See their own role",
+    Action.VIEW_SUMMARY: "See the summary and chart",
+    Action.RENAME: "Rename the organization",
+    Action.DELETE: "Delete the organization",
+    Action.MANAGE_MEMBERS: "Add, change and remove members below OWNER",
+    Action.MANAGE_OWNERS: "Grant OWNER; change or remove an owner",
+    Action.VIEW_AUDIT: "See the activity log",
+    Action.LEAVE: "Leave the organization",
+}
+
+
+def me() -> User:
+    return current_user._get_current_object()  # type: ignore[no-any-return]
 
 
 @bp.get("/")
@@ -23,26 +44,181 @@ def index() -> Response:
 
 @bp.route("/orgs", methods=["GET", "POST"])
 @login_required
-def my_organizations() -> str | Response | tuple[str, int]:
+def my_organizations() -> Response:
     form = CreateOrganizationForm()
-    user = current_user._get_current_object()
+    status = 200
     if form.validate_on_submit():
         try:
             account = organizations.create_organization(
-                user, form.organization_name.data or "", via=Via.WEB
+                me(), form.organization_name.data or "", via=Via.WEB
             )
         except DomainError as error:
-            attach_to_form(form, error)
+            status = attach_to_form(form, error)
         else:
-            flash(f"Created {account.organization_name}.", "success")
+            flash(f"Created {account.organization_name}. You are its owner.", "success")
             return redirect(url_for("web.organization", org_id=account.id))
-    accounts = organizations.list_my_organizations(user)
-    status = 400 if form.is_submitted() else 200
-    return render_template("orgs/index.html", accounts=accounts, form=form), status
+    elif form.is_submitted():
+        status = 400
+    return render(
+        "orgs/index.html",
+        "orgs/_create_form.html",
+        status,
+        accounts=organizations.list_my_organizations(me()),
+        form=form,
+    )
 
 
 @bp.get("/orgs/<int:org_id>")
 @login_required
-def organization(org_id: int) -> str:
-    account = organizations.get_organization(current_user._get_current_object(), org_id)
-    return render_template("orgs/overview.html", account=account)
+def organization(org_id: int) -> Response:
+    account = organizations.get_organization(me(), org_id)
+    summary = (
+        {m.metric: m for m in organizations.get_summary(me(), org_id)}
+        if Action.VIEW_SUMMARY in account.allowed
+        else None
+    )
+    return render(
+        "orgs/overview.html",
+        "orgs/_overview.html",
+        account=account,
+        allowed=account.allowed,
+        summary=summary,
+        leave_form=EmptyForm(),
+        leave_error=None,
+    )
+
+
+@bp.post("/orgs/<int:org_id>/leave")
+@login_required
+def leave(org_id: int) -> Response:
+    form = EmptyForm()
+    if not form.validate_on_submit():
+        return redirect(url_for("web.organization", org_id=org_id))
+    try:
+        members.leave_organization(me(), org_id, via=Via.WEB)
+    except DomainError as error:
+        status = in_place(error)
+        if request.form.get("from") == "orgs":  # a suspended member leaving from the list
+            flash(error.message, "error")
+            return redirect(url_for("web.my_organizations"))
+        account = organizations.get_organization(me(), org_id)
+        return render(
+            "orgs/overview.html",
+            "orgs/_leave.html",
+            status,
+            account=account,
+            allowed=account.allowed,
+            summary=None,
+            leave_form=form,
+            leave_error=error.message,
+        )
+    flash("You left the organization.", "info")
+    return redirect(url_for("web.my_organizations"))
+
+
+@bp.route("/orgs/<int:org_id>/settings", methods=["GET", "POST"])
+@login_required
+def settings(org_id: int) -> Response:
+    """GET shows the rename and delete forms; POST renames."""
+    form = RenameForm(prefix="rename")
+    status = 200
+    if form.validate_on_submit():
+        try:
+            account = organizations.rename_organization(
+                me(), org_id, form.organization_name.data or "", via=Via.WEB
+            )
+        except DomainError as error:
+            status = attach_to_form(form, error)
+        else:
+            flash(f"Renamed to {account.organization_name}.", "success")
+            if not is_htmx():
+                return redirect(url_for("web.settings", org_id=org_id))
+            return _settings_page(org_id, RenameForm(prefix="rename", formdata=None), renamed=True)
+    elif form.is_submitted():
+        status = 400
+    return _settings_page(org_id, form, status=status)
+
+
+def _settings_page(
+    org_id: int,
+    rename_form: RenameForm,
+    delete_form: DeleteForm | None = None,
+    *,
+    status: int = 200,
+    partial: str = "orgs/_rename_form.html",
+    renamed: bool = False,
+) -> Response:
+    account = organizations.get_organization(me(), org_id)
+    if rename_form.organization_name.data is None:
+        rename_form.organization_name.data = account.organization_name
+    return render(
+        "orgs/settings.html",
+        partial,
+        status,
+        account=account,
+        allowed=account.allowed,
+        rename_form=rename_form,
+        delete_form=delete_form or DeleteForm(prefix="delete", formdata=None),
+        renamed=renamed,
+    )
+
+
+@bp.post("/orgs/<int:org_id>/delete")
+@login_required
+def delete(org_id: int) -> Response:
+    form = DeleteForm(prefix="delete")
+    account = organizations.get_organization(me(), org_id)
+    if form.validate_on_submit():
+        if (form.confirm_name.data or "").strip() != account.organization_name:
+            form.confirm_name.errors = ["does not match the organization's name"]  # type: ignore[misc]
+            status = 400
+        else:
+            try:
+                organizations.delete_organization(me(), org_id, via=Via.WEB)
+            except DomainError as error:
+                status = attach_to_form(form, error)
+            else:
+                flash(f"Deleted {account.organization_name}.", "info")
+                return redirect(url_for("web.my_organizations"))
+    else:
+        status = 400
+    return _settings_page(
+        org_id, RenameForm(prefix="rename"), form, status=status, partial="orgs/_delete_form.html"
+    )
+
+
+@bp.get("/orgs/<int:org_id>/activity")
+@login_required
+def activity(org_id: int) -> Response:
+    account = organizations.get_organization(me(), org_id)
+    member_text = request.args.get("member", "").strip()
+    page_text = request.args.get("page", "1")
+    target = parse_ids([member_text], "member")[0] if member_text else None
+    page_number = parse_ids([page_text], "page")[0] if page_text else 1
+    if page_number < 1:
+        raise InvalidInput.field("page", "must be 1 or more")
+    events = audit.list_audit_events(
+        me(),
+        org_id,
+        page_number=page_number - 1,
+        page_size=ACTIVITY_PAGE_SIZE,
+        target_user_id=target,
+    )
+    return render(
+        "orgs/activity.html",
+        "orgs/_activity.html",
+        account=account,
+        allowed=account.allowed,
+        events=events,
+        member=target,
+    )
+
+
+@bp.get("/roles")
+def role_guide() -> str:
+    return render_template(
+        "help/roles.html",
+        permissions=PERMISSIONS,
+        suspended=SUSPENDED_ACTIONS,
+        labels=ACTION_LABELS,
+    )

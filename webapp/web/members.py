@@ -1,0 +1,240 @@
+"""The member table: list, inline changes, bulk changes, adding by email or id.
+
+Every URL keeps the list's state (page, sort, search, filters) in its query string, so an
+action answers with the same page the person was looking at.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import flash, redirect, request, url_for
+from flask_login import login_required
+from werkzeug.wrappers import Response
+
+from webapp.models import Role, Via
+from webapp.services import members, organizations
+from webapp.services.errors import DomainError, InvalidInput
+from webapp.services.members import MemberPage, MemberQuery
+from webapp.web import bp
+from webapp.web.errors import attach_to_form, in_place
+from webapp.web.forms import (
+    BULK_ACTIONS,
+    PAGE_SIZES,
+    AddMembersForm,
+    BulkForm,
+    MemberForm,
+    member_query,
+    parse_entries,
+    parse_ids,
+    query_args,
+)
+from webapp.web.htmx import is_htmx, render
+from webapp.web.orgs import me
+
+COLUMNS = [
+    ("name", "Name"),
+    ("email", "Email"),
+    ("user_id", "ID"),
+    ("role", "Role"),
+    ("is_active", "Status"),
+    ("joined_at", "Joined"),
+]
+
+
+def _list_url(org_id: int, query: MemberQuery, **changes: object) -> str:
+    return url_for("web.members_list", org_id=org_id, **query_args(query, **changes))
+
+
+def _page(org_id: int, query: MemberQuery) -> MemberPage:
+    """The page asked for; past the end (after a bulk removal) the last page instead."""
+    page = members.list_members(me(), org_id, query)
+    if not page.items and query.page_number > 0 and page.total_items:
+        last = MemberQuery(**{**query.__dict__, "page_number": page.total_pages - 1})
+        page = members.list_members(me(), org_id, last)
+    return page
+
+
+def _members_page(
+    org_id: int,
+    query: MemberQuery,
+    *,
+    partial: str = "members/_region.html",
+    status: int = 200,
+    page: MemberPage | None = None,
+    **context: Any,
+) -> Response:
+    account = organizations.get_organization(me(), org_id)
+    page = page or _page(org_id, query)
+    if page.page_number != query.page_number:
+        query = MemberQuery(**{**query.__dict__, "page_number": page.page_number})
+    context.setdefault("bulk_form", BulkForm(formdata=None))
+    context.setdefault("add_form", AddMembersForm(formdata=None))
+    context.setdefault("row_errors", {})
+    context.setdefault("selected", set())
+    return render(
+        "members/index.html",
+        partial,
+        status,
+        account=account,
+        allowed=account.allowed,
+        query=query,
+        page=page,
+        columns=COLUMNS,
+        page_sizes=PAGE_SIZES,
+        bulk_actions=BULK_ACTIONS,
+        list_url=lambda **changes: _list_url(org_id, query, **changes),
+        args=query_args(query),
+        **context,
+    )
+
+
+@bp.get("/orgs/<int:org_id>/members")
+@login_required
+def members_list(org_id: int) -> Response:
+    return _members_page(org_id, member_query(request.args))
+
+
+@bp.post("/orgs/<int:org_id>/members/<int:user_id>")
+@login_required
+def update_member(org_id: int, user_id: int) -> Response:
+    """One row's role or status; answers with that row."""
+    query = member_query(request.args)
+    form = MemberForm()
+    error: str | None = None
+    status = 200
+    role, active = form.changes() if form.validate_on_submit() else (None, None)
+    if role is None and active is None:
+        status, error = 400, "Choose a role or a status."
+    else:
+        try:
+            members.update_members(
+                me(), org_id, [user_id], role=role, is_active=active, via=Via.WEB
+            )
+        except DomainError as err:
+            status, error = in_place(err), err.message
+    if error is None and not is_htmx():
+        flash(_changed_message(role, active), "success")
+        return redirect(_list_url(org_id, query))
+    page = _page(org_id, query)
+    row = next((m for m in page.items if m.user_id == user_id), None)
+    if error is None:
+        who = row.email if row else f"Member #{user_id}"
+        flash(f"{who}: {_changed_message(role, active)}", "success")
+    if not is_htmx():
+        return _members_page(org_id, query, status=status, page=page, row_errors={user_id: error})
+    account = organizations.get_organization(me(), org_id)
+    return render(
+        "members/index.html",
+        "members/_row.html",
+        status,
+        account=account,
+        allowed=account.allowed,
+        member=row,
+        gone_id=user_id,
+        row_error=error,
+        args=query_args(query),
+        selected=set(),
+    )
+
+
+def _changed_message(role: Role | None, active: bool | None) -> str:
+    parts = []
+    if role is not None:
+        parts.append(f"now {role.name}")
+    if active is not None:
+        parts.append("active" if active else "suspended")
+    return " and ".join(parts).capitalize() + "."
+
+
+@bp.post("/orgs/<int:org_id>/members/bulk")
+@login_required
+def bulk(org_id: int) -> Response:
+    """One action on the selected rows, or on every member the filter matches."""
+    query = member_query(request.args)
+    form = BulkForm()
+    status = 200
+    context: dict[str, Any] = {"bulk_form": form}
+    if not form.validate_on_submit():
+        return _members_page(org_id, query, status=400, bulk_error="Choose an action.", **context)
+    try:
+        if form.all_matching.data:
+            ids = members.matching_member_ids(me(), org_id, query)
+        else:
+            ids = parse_ids(request.form.getlist("user_ids"))
+        if not ids:
+            raise InvalidInput.field("user_ids", "Select at least one member first.")
+        context["selected"] = set(ids)
+        if form.wants_confirmation:
+            context["confirm"] = {"count": len(ids), "ids": ids}
+        else:
+            done = _apply(org_id, form, ids)
+            flash(done, "success")
+            if not is_htmx():
+                return redirect(_list_url(org_id, query))
+            context["selected"] = set()
+            context["bulk_form"] = BulkForm(formdata=None)
+    except DomainError as error:
+        status = in_place(error)
+        context["bulk_error"] = error.message
+    return _members_page(org_id, query, status=status, **context)
+
+
+def _apply(org_id: int, form: BulkForm, ids: list[int]) -> str:
+    n = f"{len(ids):,} member{'s' if len(ids) != 1 else ''}"
+    match form.action.data:
+        case "role":
+            role = Role[form.role.data or "VIEWER"]
+            members.update_members(me(), org_id, ids, role=role, via=Via.WEB)
+            return f"Changed the role of {n} to {role.name}."
+        case "activate":
+            members.update_members(me(), org_id, ids, is_active=True, via=Via.WEB)
+            return f"Activated {n}."
+        case "suspend":
+            members.update_members(me(), org_id, ids, is_active=False, via=Via.WEB)
+            return f"Suspended {n}."
+        case _:
+            members.remove_members(me(), org_id, ids, via=Via.WEB)
+            return f"Removed {n}."
+
+
+@bp.post("/orgs/<int:org_id>/members/add")
+@login_required
+def add(org_id: int) -> Response:
+    """Add by pasted emails and/or user ids: all of them, or none when any is refused."""
+    query = member_query(request.args)
+    form = AddMembersForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            emails, ids = parse_entries(form.entries.data or "")
+            if emails:
+                ids += members.resolve_emails(emails)
+            account = members.add_members(
+                me(),
+                org_id,
+                ids,
+                role=Role[form.role.data or "VIEWER"],
+                is_active=not form.suspended.data,
+                via=Via.WEB,
+            )
+        except DomainError as error:
+            status = attach_to_form(form, error)
+            form.refused_ids = error.user_ids  # type: ignore[attr-defined]
+        else:
+            added = len(set(ids))
+            flash(
+                f"Added {added:,} member{'s' if added != 1 else ''}; "
+                f"{account.organization_name} now has {account.member_count:,}.",
+                "success",
+            )
+            if not is_htmx():
+                return redirect(_list_url(org_id, query))
+            response = _members_page(org_id, query, partial="members/_add_form.html", added=added)
+            response.headers["HX-Trigger"] = "members-changed"
+            return response
+    else:
+        status = 400
+    return _members_page(
+        org_id, query, partial="members/_add_form.html", status=status, add_form=form
+    )
