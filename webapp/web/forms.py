@@ -20,6 +20,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
 
 from webapp.models import Role, utcnow
@@ -28,7 +29,7 @@ from webapp.services.errors import InvalidInput
 from webapp.services.members import PAGE_SIZE_DEFAULT, MemberQuery
 from webapp.services.values import PASSWORD_MAX, USER_IDS_MAX
 
-ROLE_CHOICES = [(role.name, role.name.title()) for role in Role]
+ROLE_CHOICES = [SelectChoice(role.name, role.name.title()) for role in Role]
 ENTRIES_MAX = USER_IDS_MAX * 260  # 10,000 addresses of any length, with separators
 PAGE_SIZES = (10, 25, 50, 100)
 
@@ -76,7 +77,7 @@ class MemberForm(FlaskForm):
     role = SelectField("Role", choices=ROLE_CHOICES, validators=[Optional()])
     is_active = SelectField(
         "Status",
-        choices=[("true", "Active"), ("false", "Suspended")],
+        choices=[SelectChoice("true", "Active"), SelectChoice("false", "Suspended")],
         validators=[Optional()],
     )
 
@@ -97,7 +98,7 @@ DESTRUCTIVE = frozenset({"suspend", "remove"})
 
 
 class BulkForm(FlaskForm):
-    action = SelectField("Action", choices=list(BULK_ACTIONS.items()))
+    action = SelectField("Action", choices=[SelectChoice(k, v) for k, v in BULK_ACTIONS.items()])
     role = SelectField("New role", choices=ROLE_CHOICES, default="VIEWER")
     all_matching = BooleanField("Every member matching the filter")
     confirmed = HiddenField()
@@ -118,6 +119,7 @@ class AddMembersForm(FlaskForm):
 
 
 EXPIRY_CHOICES = {"never": None, "30": 30, "90": 90, "365": 365}
+EXPIRY_LABELS = {"never": "Never", "30": "In 30 days", "90": "In 90 days", "365": "In a year"}
 
 
 class TokenForm(FlaskForm):
@@ -126,12 +128,7 @@ class TokenForm(FlaskForm):
     )
     expires = SelectField(
         "Expires",
-        choices=[
-            ("never", "Never"),
-            ("30", "In 30 days"),
-            ("90", "In 90 days"),
-            ("365", "In a year"),
-        ],
+        choices=[SelectChoice(k, v) for k, v in EXPIRY_LABELS.items()],
         default="90",
     )
 

@@ -144,7 +144,8 @@ def _changed_message(role: Role | None, active: bool | None) -> str:
         parts.append(f"now {role.name}")
     if active is not None:
         parts.append("active" if active else "suspended")
-    return " and ".join(parts).capitalize() + "."
+    text = " and ".join(parts)
+    return text[:1].upper() + text[1:] + "."
 
 
 @bp.post("/orgs/<int:org_id>/members/bulk")

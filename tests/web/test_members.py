@@ -1,0 +1,248 @@
+"""The member table: list state in the URL, inline changes answered with the row, bulk changes
+that keep the page, adding by email or id, and rule errors shown where the action happened."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from webapp.models import Role, Via
+from webapp.services import members, organizations, users
+from webapp.services.members import MemberQuery
+
+
+def _member(team, user):
+    page = members.list_members(team.owner, team.org.id, MemberQuery(page_size=500))
+    return next((m for m in page.items if m.user_id == user.id), None)
+
+
+def _names(html: str) -> list[str]:
+    return re.findall(r'<span class="person">([^<]+)</span>', html)
+
+
+@pytest.fixture
+def crowd(team):
+    ids = users.create_users(
+        [(f"crowd{n:02d}@example.com", f"Crowd {n:02d}") for n in range(40)], via=Via.CLI
+    )
+    members.add_members(team.owner, team.org.id, ids, role=Role.VIEWER, via=Via.CLI)
+    return ids
+
+
+def test_list_paginates_sorts_and_filters_from_the_url(browser_for, team, crowd):
+    browser = browser_for(team.owner)
+    url = f"/orgs/{team.org.id}/members"
+    first = browser.get(url, query_string={"page_size": 10})
+    assert _names(first.text)[0] == "Adam Admin" and len(_names(first.text)) == 10
+    assert "Page 1 of 5" in first.text
+    second = browser.get(url, query_string={"page_size": 10, "page": 2}, htmx=True)
+    assert _names(second.text)[0] == "Crowd 09"
+    desc = browser.get(url, query_string={"sort_by": "name", "sort_ascending": "false"})
+    assert _names(desc.text)[0] == "Vera Viewer"
+    assert 'aria-sort="descending"' in desc.text
+    found = browser.get(url, query_string={"q": "crowd 1", "role": "viewer"})
+    assert _names(found.text) == [f"Crowd {n}" for n in range(10, 20)]
+    assert "of 10 matching members" in found.text
+    suspended = browser.get(url, query_string={"is_active": "false"})
+    assert "No members match these filters." in suspended.text
+
+
+def test_sort_and_page_links_keep_the_filter(browser_for, team, crowd):
+    html = (
+        browser_for(team.owner)
+        .get(f"/orgs/{team.org.id}/members", query_string={"q": "crowd", "page_size": 10})
+        .text
+    )
+    links = re.findall(r'href="(/orgs/\d+/members\?[^"]+)"', html)
+    assert links
+    for link in links:
+        assert parse_qs(urlsplit(link.replace("&amp;", "&")).query)["q"] == ["crowd"]
+
+
+@pytest.mark.parametrize(
+    "args", [{"sort_by": "Jozhan"}, {"page_size": "0"}, {"role": "KING"}, {"page": "x"}]
+)
+def test_bad_list_arguments_are_a_400_page_not_a_crash(browser_for, team, args):
+    response = browser_for(team.owner).get(f"/orgs/{team.org.id}/members", query_string=args)
+    assert response.status_code == 400
+    assert "Traceback" not in response.text
+
+
+def test_inline_role_change_answers_with_just_the_row(browser_for, team):
+    person = team.people[0]
+    response = browser_for(team.owner).post(
+        f"/orgs/{team.org.id}/members/{person.id}?q=person", {"role": "ADMIN"}, htmx=True
+    )
+    assert response.status_code == 200
+    assert response.text.lstrip().startswith("<tr")
+    assert "<html" not in response.text
+    assert 'value="ADMIN" selected' in response.text
+    assert 'hx-swap-oob="innerHTML"' in response.text and "Now ADMIN." in response.text
+    assert "HX-Request" in response.headers["Vary"]
+    assert _member(team, person).role is Role.ADMIN
+
+
+def test_inline_change_without_javascript_redirects_to_the_same_view_with_a_flash(
+    browser_for, team
+):
+    person = team.people[1]
+    browser = browser_for(team.owner)
+    response = browser.post(
+        f"/orgs/{team.org.id}/members/{person.id}?q=person&page_size=10", {"is_active": "false"}
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/orgs/{team.org.id}/members?q=person&page_size=10"
+    assert "Suspended." in browser.get(response.headers["Location"]).text
+    assert _member(team, person).is_active is False
+
+
+def test_admin_cannot_grant_owner_and_the_row_says_why(browser_for, team):
+    person = team.people[0]
+    browser = browser_for(team.admin)
+    response = browser.post(
+        f"/orgs/{team.org.id}/members/{person.id}", {"role": "OWNER"}, htmx=True
+    )
+    assert response.status_code == 403
+    assert response.text.lstrip().startswith("<tr")
+    assert "Only an owner can grant OWNER" in response.text
+    assert 'value="CONTRIBUTOR" selected' in response.text  # the row shows the truth
+    assert _member(team, person).role is Role.CONTRIBUTOR
+    page = browser.post(f"/orgs/{team.org.id}/members/{person.id}", {"role": "OWNER"})
+    assert page.status_code == 403 and "<html" in page.text
+    assert "Only an owner can grant OWNER" in page.text
+
+
+def test_last_owner_cannot_demote_themselves(browser_for, team):
+    response = browser_for(team.owner).post(
+        f"/orgs/{team.org.id}/members/{team.owner.id}", {"role": "ADMIN"}, htmx=True
+    )
+    assert response.status_code == 409
+    assert "Promote another member to OWNER first" in response.text
+    assert _member(team, team.owner).role is Role.OWNER
+
+
+def test_viewer_sees_the_list_without_controls_and_is_refused_changes(browser_for, team):
+    browser = browser_for(team.viewer)
+    html = browser.get(f"/orgs/{team.org.id}/members").text
+    assert "Olivia Owner" in html
+    assert 'id="bulk-form"' not in html and "role-select" not in html and "Add members" not in html
+    response = browser.post(
+        f"/orgs/{team.org.id}/members/{team.people[0].id}", {"role": "VIEWER"}, htmx=True
+    )
+    assert response.status_code == 403
+    assert "does not allow this" in response.text
+
+
+def test_row_that_leaves_the_filter_is_replaced_by_a_note(browser_for, team):
+    person = team.people[2]
+    response = browser_for(team.owner).post(
+        f"/orgs/{team.org.id}/members/{person.id}?role=CONTRIBUTOR", {"role": "VIEWER"}, htmx=True
+    )
+    assert response.status_code == 200
+    assert "no longer matches this view" in response.text
+
+
+def test_destructive_bulk_action_asks_first_then_keeps_the_page(browser_for, team, crowd):
+    browser = browser_for(team.owner)
+    chosen = [str(i) for i in crowd[:3]]
+    url = f"/orgs/{team.org.id}/members/bulk?q=crowd&page=2&page_size=10"
+    ask = browser.post(url, {"action": "remove", "user_ids": chosen}, htmx=True)
+    assert ask.status_code == 200
+    assert "Remove 3 members?" in ask.text and 'name="confirmed" value="yes"' in ask.text
+    assert organizations.get_organization(team.owner, team.org.id).member_count == 48
+    done = browser.post(
+        url, {"action": "remove", "user_ids": chosen, "confirmed": "yes"}, htmx=True
+    )
+    assert done.status_code == 200
+    assert 'id="members-region"' in done.text and "Removed 3 members." in done.text
+    assert "Page 2 of 4" in done.text  # still page 2 of the crowd filter
+    assert organizations.get_organization(team.owner, team.org.id).member_count == 45
+
+
+def test_bulk_suspend_every_member_matching_the_filter(browser_for, team, crowd):
+    browser = browser_for(team.owner)
+    response = browser.post(
+        f"/orgs/{team.org.id}/members/bulk?q=crowd+1",
+        {"action": "suspend", "all_matching": "y", "confirmed": "yes"},
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/orgs/{team.org.id}/members?q=crowd+1"
+    page = members.list_members(team.owner, team.org.id, MemberQuery(is_active=False))
+    assert sorted(m.name for m in page.items) == [f"Crowd {n}" for n in range(10, 20)]
+
+
+def test_bulk_role_change_by_admin_touching_an_owner_is_refused_in_the_bar(browser_for, team):
+    browser = browser_for(team.admin)
+    response = browser.post(
+        f"/orgs/{team.org.id}/members/bulk",
+        {
+            "action": "role",
+            "role": "VIEWER",
+            "user_ids": [str(team.owner.id), str(team.people[0].id)],
+        },
+        htmx=True,
+    )
+    assert response.status_code == 403
+    assert 'class="bulkbar has-error"' in response.text
+    assert "change an owner" in response.text
+    assert _member(team, team.people[0]).role is Role.CONTRIBUTOR  # all or nothing
+
+
+def test_bulk_without_a_selection_is_a_clear_400(browser_for, team):
+    response = browser_for(team.owner).post(
+        f"/orgs/{team.org.id}/members/bulk", {"action": "activate"}, htmx=True
+    )
+    assert response.status_code == 400
+    assert "Select at least one member first." in response.text
+
+
+def test_add_members_by_email_and_id(browser_for, team, make_user):
+    a, b, c = make_user(), make_user(), make_user()
+    browser = browser_for(team.owner)
+    response = browser.post(
+        f"/orgs/{team.org.id}/members/add",
+        {"entries": f"{a.email.upper()}, {b.email}\n{c.id}", "role": "ACCOUNTING"},
+        htmx=True,
+    )
+    assert response.status_code == 200
+    assert response.headers["HX-Trigger"] == "members-changed"
+    assert "Added 3 members." in response.text
+    assert {_member(team, u).role for u in (a, b, c)} == {Role.ACCOUNTING}
+
+
+def test_unknown_emails_are_listed_and_nothing_is_added(browser_for, team, make_user):
+    known = make_user()
+    response = browser_for(team.owner).post(
+        f"/orgs/{team.org.id}/members/add",
+        {"entries": f"{known.email}, nobody@example.com, ghost@example.org", "role": "VIEWER"},
+    )
+    assert response.status_code == 422
+    assert "<html" in response.text  # without JavaScript: the page, the form filled in
+    assert "ghost@example.org, nobody@example.com" in response.text
+    assert "nobody@example.com" in re.search(r"<textarea[^>]*>([^<]*)<", response.text).group(1)
+    assert _member(team, known) is None
+
+
+def test_already_members_are_refused_with_409(browser_for, team):
+    response = browser_for(team.owner).post(
+        f"/orgs/{team.org.id}/members/add",
+        {"entries": f"{team.people[0].id}", "role": "VIEWER"},
+        htmx=True,
+    )
+    assert response.status_code == 409
+    assert "already members" in response.text and str(team.people[0].id) in response.text
+
+
+def test_unknown_user_ids_are_422_and_gibberish_is_400(browser_for, team):
+    browser = browser_for(team.owner)
+    unknown = browser.post(
+        f"/orgs/{team.org.id}/members/add", {"entries": "999999", "role": "VIEWER"}, htmx=True
+    )
+    assert unknown.status_code == 422 and "999999" in unknown.text
+    gibberish = browser.post(
+        f"/orgs/{team.org.id}/members/add", {"entries": "hello", "role": "VIEWER"}, htmx=True
+    )
+    assert gibberish.status_code == 400
+    assert "neither an email address nor a user id: hello" in gibberish.text
