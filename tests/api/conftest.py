@@ -22,7 +22,7 @@ def _assert_problem(response: Any, status: int, code: str | None = None) -> dict
     assert response.status_code == status, response.get_data(as_text=True)
     assert response.mimetype == "application/problem+json", response.get_data(as_text=True)
     body = response.get_json(force=True)
-    assert PROBLEM_KEYS <= body.keys(), body
+    assert body.keys() >= PROBLEM_KEYS, body
     assert body["status"] == status
     if code is not None:
         assert body["code"] == code, body

@@ -366,9 +366,9 @@ def api_rules() -> list[tuple[str, str, list[str], str]]:
             continue
         path = _openapi_path(rule.rule)
         for method in sorted(rule.methods or ()):
-            if method == "OPTIONS" or (method == "HEAD" and "GET" in (rule.methods or ())):
-                if (rule.endpoint, method) not in OPERATIONS:
-                    continue  # Flask's automatic HEAD and OPTIONS
+            automatic = method == "OPTIONS" or (method == "HEAD" and "GET" in rule.methods)
+            if automatic and (rule.endpoint, method) not in OPERATIONS:
+                continue  # Flask's automatic HEAD and OPTIONS
             found.append((rule.endpoint, path, list(rule.arguments), method))
     return found
 

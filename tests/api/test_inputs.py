@@ -1,0 +1,223 @@
+"""Inputs per DESIGN §4: ids, flags, roles and the member-list query, each accepted or named."""
+
+from __future__ import annotations
+
+import pytest
+
+from webapp.models import Role, Via
+from webapp.services import members, organizations, users, values
+
+QUERY_FIELDS = ["page_number", "page_size", "sort_by", "sort_ascending", "q", "role", "is_active"]
+
+
+def _users(n: int) -> list[int]:
+    return users.create_users(
+        [(f"bulk{i}@example.com", f"Bulk {i:05d}") for i in range(n)], via=Via.CLI
+    )
+
+
+def _member_ids(team) -> set[int]:  # type: ignore[no-untyped-def]
+    page = members.list_members(
+        team.owner, team.org.id, members.MemberQuery(page_size=members.PAGE_SIZE_MAX)
+    )
+    return {m.user_id for m in page.items}
+
+
+@pytest.mark.parametrize("form", ["array", "string", "string with duplicates"])
+def test_user_ids_as_array_or_comma_separated_string(team, api, form):
+    ids = _users(3)
+    value = {
+        "array": ids,
+        "string": ",".join(map(str, ids)),
+        "string with duplicates": ",".join(map(str, ids + ids)),
+    }[form]
+    response = api(team.owner).post(
+        f"/api/organizations/{team.org.id}/users", json={"user_ids": value}
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.get_json()["member_count"] == 6 + 3
+    assert set(ids) <= _member_ids(team)
+
+
+def test_ten_thousand_ids_are_accepted(team, api):
+    ids = _users(values.USER_IDS_MAX)
+    response = api(team.owner).post(
+        f"/api/organizations/{team.org.id}/users", json={"user_ids": ids}
+    )
+    assert response.status_code == 200
+    assert response.get_json()["member_count"] == 6 + values.USER_IDS_MAX
+
+
+@pytest.mark.parametrize(
+    "user_ids",
+    [
+        [],
+        "",
+        [0],
+        [-4],
+        [2**63],
+        [True],
+        [1.5],
+        ["7"],
+        "1,,2",
+        "1,x",
+        " 1",
+        "0",
+        str(2**63),
+        list(range(1, values.USER_IDS_MAX + 2)),
+        None,
+        {"id": 1},
+    ],
+    ids=repr,
+)
+def test_bad_user_ids_are_400_naming_the_field(team, api, assert_problem, user_ids):
+    response = api(team.owner).post(
+        f"/api/organizations/{team.org.id}/users", json={"user_ids": user_ids}
+    )
+    body = assert_problem(response, 400, "invalid_input")
+    assert {e["field"].split(".")[0] for e in body["errors"]} == {"user_ids"}
+    assert organizations.get_organization(team.owner, team.org.id).member_count == 6
+
+
+@pytest.mark.parametrize("segment", ["1,,x", "23,,x", "x", "0", "1;2", "-1", "1,2,"])
+def test_bad_ids_in_the_remove_path_are_400(team, api, assert_problem, segment):
+    response = api(team.owner).delete(f"/api/organizations/{team.org.id}/users/{segment}")
+    body = assert_problem(response, 400, "invalid_input")
+    assert body["errors"][0]["field"] == "user_ids"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [(True, True), (False, False), ("true", True), ("false", False)]
+)
+def test_is_active_as_boolean_or_string(team, api, value, expected):
+    [uid] = _users(1)
+    response = api(team.owner).post(
+        f"/api/organizations/{team.org.id}/users", json={"user_ids": [uid], "is_active": value}
+    )
+    assert response.status_code == 200
+    user = users.get_user_by_email("bulk0@example.com")
+    assert organizations.get_organization(team.owner, team.org.id).member_count == 7
+    assert any(a.is_active is expected for a in organizations.list_my_organizations(user))
+
+
+@pytest.mark.parametrize("value", ["yes", "True", 1, 0, None, "1"])
+def test_other_is_active_values_are_400(team, api, assert_problem, value):
+    response = api(team.owner).put(
+        f"/api/organizations/{team.org.id}/users",
+        json={"user_ids": [team.viewer.id], "is_active": value},
+    )
+    body = assert_problem(response, 400)
+    assert {e["field"] for e in body["errors"]} == {"is_active"}
+
+
+@pytest.mark.parametrize("spelling", ["ADMIN", "admin", "Admin", "aDmIn"])
+def test_role_in_any_case(team, api, spelling):
+    response = api(team.owner).put(
+        f"/api/organizations/{team.org.id}/users",
+        json={"user_ids": [team.viewer.id], "role": spelling},
+    )
+    assert response.status_code == 200
+    assert organizations.get_my_role(team.viewer, team.org.id) is Role.ADMIN
+
+
+@pytest.mark.parametrize("role", ["boss", "", " admin", 2, None])
+def test_unknown_roles_are_400(team, api, assert_problem, role):
+    response = api(team.owner).put(
+        f"/api/organizations/{team.org.id}/users",
+        json={"user_ids": [team.viewer.id], "role": role},
+    )
+    body = assert_problem(response, 400)
+    assert {e["field"] for e in body["errors"]} == {"role"}
+
+
+def test_update_needs_a_role_or_is_active(team, api, assert_problem):
+    response = api(team.owner).put(
+        f"/api/organizations/{team.org.id}/users", json={"user_ids": [team.viewer.id]}
+    )
+    assert_problem(response, 400, "invalid_input")
+
+
+def test_unknown_body_fields_are_400(team, api, assert_problem):
+    response = api(team.owner).post(
+        "/api/organizations", json={"organization_name": "X", "owner": 1}
+    )
+    body = assert_problem(response, 400)
+    assert {e["field"] for e in body["errors"]} == {"owner"}
+
+
+@pytest.mark.parametrize("name", ["", "   ", "a\nb", "tab\there", "x" * 101, "\u200b", 7, None])
+def test_bad_organization_names_are_400(make_user, api, assert_problem, name):
+    response = api(make_user()).post("/api/organizations", json={"organization_name": name})
+    body = assert_problem(response, 400)
+    assert {e["field"] for e in body["errors"]} == {"organization_name"}
+
+
+@pytest.mark.parametrize("name", ["Acme", "x" * 100, "Ünïcødé 🚀 GmbH", "  padded  "])
+def test_good_organization_names_are_accepted(make_user, api, name):
+    response = api(make_user()).post("/api/organizations", json={"organization_name": name})
+    assert response.status_code == 201
+    assert response.get_json()["organization_name"] == name.strip()
+
+
+def test_the_seed_example_query_names_each_bad_parameter(team, api, assert_problem):
+    response = api(team.owner).get(
+        f"/api/organizations/{team.org.id}/users"
+        "?page_number=9&page_size=0&sort_ascending=false&sort_by=Jozhan"
+    )
+    body = assert_problem(response, 400, "invalid_input")
+    assert {e["field"] for e in body["errors"]} == {"page_size", "sort_by"}
+    assert "page_size" in body["detail"] and "sort_by" in body["detail"]
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("page_number=-1", "page_number"),
+        (f"page_number={members.PAGE_NUMBER_MAX + 1}", "page_number"),
+        ("page_number=x", "page_number"),
+        (f"page_size={members.PAGE_SIZE_MAX + 1}", "page_size"),
+        ("page_size=1.5", "page_size"),
+        ("sort_by=NAME", "sort_by"),
+        ("sort_ascending=yes", "sort_ascending"),
+        ("sort_ascending=1", "sort_ascending"),
+        ("q=" + "x" * (members.QUERY_MAX + 1), "q"),
+        ("q=%00", "q"),
+        ("role=boss", "role"),
+        ("is_active=maybe", "is_active"),
+    ],
+)
+def test_each_bad_query_parameter_is_named(team, api, assert_problem, query, field):
+    response = api(team.owner).get(f"/api/organizations/{team.org.id}/users?{query}")
+    body = assert_problem(response, 400, "invalid_input")
+    assert {e["field"] for e in body["errors"]} == {field}
+
+
+@pytest.mark.parametrize("sort_by", list(members.SORT_KEYS))
+@pytest.mark.parametrize("ascending", ["true", "false"])
+def test_every_sort_key_both_ways(team, api, sort_by, ascending):
+    response = api(team.owner).get(
+        f"/api/organizations/{team.org.id}/users?sort_by={sort_by}&sort_ascending={ascending}"
+    )
+    assert response.status_code == 200
+    page = response.get_json()
+    assert page["sort_by"] == sort_by and page["sort_ascending"] is (ascending == "true")
+    assert page["total_items"] == 6
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("role=viewer", {"viewer", "suspended"}),
+        ("role=VIEWER&is_active=false", {"suspended"}),
+        ("is_active=true&role=Owner", {"owner"}),
+        ("q=SUSPENDED", {"suspended"}),
+        ("q=person", {"admin", "contributor", "accounting", "viewer"}),
+    ],
+)
+def test_filters(team, api, query, expected):
+    response = api(team.owner).get(f"/api/organizations/{team.org.id}/users?{query}")
+    assert response.status_code == 200
+    page = response.get_json()
+    ids = {m["user_id"] for m in page["items"]}
+    assert ids == {getattr(team, name).id for name in expected}
+    assert page["total_items"] == len(expected)
