@@ -33,10 +33,12 @@ def safe_next_url(target: str | None, default: str = "/orgs") -> str:
     return target
 
 
-def _start_session(user: users.User) -> Response:
+def _start_session(user: users.User, welcome: str | None = None) -> Response:
     next_url = safe_next_url(request.args.get("next"))
     session.clear()  # a new session, no fixation: nothing from before sign-in carries over
     login_user(user)
+    if welcome:
+        flash(welcome, "success")  # after the clear, or it would be lost with the old session
     return redirect(next_url)
 
 
@@ -53,8 +55,7 @@ def signup() -> str | Response | tuple[str, int]:
         except DomainError as error:
             attach_to_form(form, error)
         else:
-            flash("Welcome to Roster. Create your first organization below.", "success")
-            return _start_session(user)
+            return _start_session(user, "Welcome to Roster. Create your first organization.")
     status = 400 if form.is_submitted() else 200
     return render_template("accounts/signup.html", form=form), status
 
