@@ -32,3 +32,20 @@ def test_unexpected_error_is_a_500_without_a_trace(app, browser_for, team, broke
 def test_unknown_page_is_a_404_page(client):
     response = client.get("/no/such/page")
     assert response.status_code == 404 and "<html" in response.text
+
+
+def test_the_error_page_renders_even_when_the_organization_list_fails(
+    app, browser_for, make_user, monkeypatch
+):
+    browser = browser_for(make_user())
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("database down")
+
+    monkeypatch.setattr(organizations, "list_my_organizations", explode)
+    app.logger.disabled = True
+    response = browser.get("/orgs")
+    app.logger.disabled = False
+    assert response.status_code == 500
+    assert "Something went wrong on our side" in response.text
+    assert "database down" not in response.text

@@ -77,7 +77,11 @@ def _error_response(status: int, title: str, message: str) -> Response:
         response.headers["HX-Reswap"] = "none"
         response.headers["HX-Trigger"] = json.dumps({"roster:error": {"message": message}})
     else:
-        body = render_template("errors/error.html", status=status, title=title, message=message)
+        # error_page: the page must not query anything (the switcher), or a failing database
+        # would fail the error page too.
+        body = render_template(
+            "errors/error.html", status=status, title=title, message=message, error_page=True
+        )
         response = make_response(body, status)
     response.vary.add("HX-Request")
     return response
