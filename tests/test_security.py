@@ -9,6 +9,7 @@ from flask import Flask
 
 from webapp import create_app
 from webapp.config import ConfigError
+from webapp.extensions import db
 from webapp.web.accounts import safe_next_url
 
 from .conftest import csrf_token, login
@@ -199,13 +200,22 @@ def test_redis_storage_shares_the_failure_count_between_processes(app_config, ma
         "RATELIMIT_KEY_PREFIX": f"roster-test-{uuid.uuid4().hex}",
     }
     user = make_user(email=f"{uuid.uuid4().hex}@example.com")
-    first = create_app(shared)
-    for _ in range(3):
-        with first.app_context():
-            assert _try(first.test_client(), user.email, "wrong password!").status_code == 401
-    second = create_app(shared)
-    with second.app_context():
-        assert _try(second.test_client(), user.email, "wrong password!").status_code == 429
-    memory = create_app(app_config)
-    with memory.app_context():
-        assert _try(memory.test_client(), user.email, "wrong password!").status_code == 401
+    apps = []
+    try:
+        first = create_app(shared)
+        apps.append(first)
+        for _ in range(3):
+            with first.app_context():
+                assert _try(first.test_client(), user.email, "wrong password!").status_code == 401
+        second = create_app(shared)
+        apps.append(second)
+        with second.app_context():
+            assert _try(second.test_client(), user.email, "wrong password!").status_code == 429
+        memory = create_app(app_config)
+        apps.append(memory)
+        with memory.app_context():
+            assert _try(memory.test_client(), user.email, "wrong password!").status_code == 401
+    finally:
+        for instance in apps:
+            with instance.app_context():
+                db.engine.dispose()

@@ -114,6 +114,11 @@ def serve(bind: str, workers: int) -> None:
     from gunicorn.app.base import BaseApplication
 
     os.environ.setdefault("ROSTER_ENV", "production")
+    host = bind.rpartition(":")[0].strip("[]")
+    if host in ("127.0.0.1", "localhost", "::1"):
+        # Bound to loopback, so a reverse proxy on this host is in front: trust its one hop of
+        # X-Forwarded-For, or every client would share the proxy's address (and its limits).
+        os.environ.setdefault("ROSTER_TRUSTED_PROXIES", "1")
     workers = workers or (os.cpu_count() or 1) * 2 + 1
 
     from webapp import create_app

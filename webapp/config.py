@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +21,21 @@ def _secret_key(instance_path: Path, production: bool) -> str:
         return key
     if production:
         raise ConfigError("ROSTER_SECRET_KEY must be set in production (ROSTER_ENV=production)")
-    # Development: one key per instance folder, made on first run and kept.
+    # Development: one key per instance folder, made on first run and kept. O_EXCL: when
+    # several workers start at once, one writes the key and the others read that one.
     path = instance_path / "secret_key"
-    if path.exists():
-        return path.read_text().strip()
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        for _ in range(50):
+            key = path.read_text().strip()
+            if key:
+                return key
+            time.sleep(0.01)  # the writer has created the file but not written it yet
+        raise ConfigError(f"{path} is empty; delete it to make a new key") from None
     key = secrets.token_urlsafe(48)
-    path.write_text(key)
-    path.chmod(0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(key)
     return key
 
 

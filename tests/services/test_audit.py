@@ -125,3 +125,11 @@ def test_audit_log_pages_and_filters_by_member(make_user, make_org, add_member):
     assert [e.action for e in page.items] == ["member.update", "member.add"]
     first = audit.list_audit_events(owner, org.id, page_size=2)
     assert (len(first.items), first.total_items, first.total_pages) == (2, 4, 2)
+
+
+def test_renaming_to_the_same_name_records_nothing(make_user, make_org):
+    owner = make_user()
+    org = make_org(owner, name="Same")
+    before = len(events(org.id))
+    organizations.rename_organization(owner, org.id, "  Same ", via=Via.API)
+    assert len(events(org.id)) == before

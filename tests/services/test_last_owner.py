@@ -227,3 +227,29 @@ def test_the_same_harness_fails_without_the_lock(app, make_user, make_org, add_m
     if db.engine.dialect.name == "postgresql":
         # Without the row lock, PostgreSQL ends rounds with no active owner at all.
         assert report.violations > 0, report
+
+
+def test_an_owner_whose_account_is_deactivated_does_not_count(make_user, make_org, add_member):
+    from webapp.services import users
+
+    first, second = make_user(), make_user()
+    org = make_org(first)
+    add_member(org, second, Role.OWNER)
+    users.set_user_active(second.id, False, via=Via.CLI)
+    with pytest.raises(LastOwner):
+        members.leave_organization(first, org.id, via=Via.API)
+    assert active_owners(org.id) == 2  # two active memberships, one of them unusable
+
+
+def test_the_last_owner_account_cannot_be_deactivated(make_user, make_org, add_member):
+    from webapp.services import users
+
+    first, second = make_user(), make_user()
+    sole = make_org(first, name="Sole")
+    shared = make_org(first, name="Shared")
+    add_member(shared, second, Role.OWNER)
+    with pytest.raises(LastOwner) as error:
+        users.set_user_active(first.id, False, via=Via.CLI)
+    assert str(sole.id) in error.value.message and str(shared.id) not in error.value.message
+    assert users.load_session_user(f"{first.id}:{first.session_token}") is not None
+    users.set_user_active(second.id, False, via=Via.CLI)  # shared still has an owner: fine

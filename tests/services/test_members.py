@@ -309,3 +309,17 @@ def test_pages_cover_the_sorted_list_exactly(make_user, make_org, sort_by, ascen
                 assert page.total_items == len(everyone)
                 seen += page.items
             assert [m.user_id for m in seen] == [m.user_id for m in expected], (filters, size)
+
+
+def test_email_lookup_is_for_member_managers_only(make_user, make_org, add_member):
+    from webapp.services.errors import Forbidden, UnknownEmails
+
+    owner, viewer, known = make_user(), make_user(), make_user(email="known@example.com")
+    org = make_org(owner)
+    add_member(org, viewer, Role.VIEWER)
+    with pytest.raises(Forbidden):
+        members.resolve_emails(viewer, org.id, ["known@example.com"])
+    assert members.resolve_emails(owner, org.id, [" KNOWN@example.com "]) == [known.id]
+    with pytest.raises(UnknownEmails) as error:
+        members.resolve_emails(owner, org.id, ["known@example.com", "ghost@example.com"])
+    assert error.value.emails == ["ghost@example.com"]

@@ -37,10 +37,6 @@ from webapp.services.errors import InvalidInput
 
 # -- building blocks -------------------------------------------------------------------------
 
-# services.values.clean_text refuses these Unicode categories in one-line text. (Lone
-# surrogates never get this far: the JSON parser refuses them.)
-_CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
-
 
 def _char_class(predicate: Any) -> str:
     """A regex character class body listing every code point the predicate accepts, as ranges.
@@ -70,9 +66,26 @@ def _char_class(predicate: Any) -> str:
 @functools.cache
 def name_pattern() -> str:
     """One line of text with at least one visible character: what ``clean_text`` accepts."""
-    control = _char_class(lambda ch: unicodedata.category(ch) in _CONTROL_CATEGORIES)
-    blank = _char_class(lambda ch: unicodedata.category(ch) in _CONTROL_CATEGORIES or ch.isspace())
-    return f"^[^{control}]*[^{blank}][^{control}]*$"
+    blank = _char_class(lambda ch: _refused(ch) or ch.isspace())
+    return f"^[^{_control_class()}]*[^{blank}][^{_control_class()}]*$"
+
+
+@functools.cache
+def _control_class() -> str:
+    """The characters ``services.values`` refuses in any text, as a regex class body."""
+    return _char_class(_refused)
+
+
+def _refused(ch: str) -> bool:
+    # Lone surrogates (Cs) cannot be written in a regex, and never arrive: JSON parsing and
+    # URL decoding refuse them first.
+    return values.has_control_characters(ch) and unicodedata.category(ch) != "Cs"
+
+
+@functools.cache
+def search_pattern() -> str:
+    """Search text: anything but the characters the service refuses."""
+    return f"^[^{_control_class()}]*$"
 
 
 def _int_range_pattern(high: int) -> str:
@@ -293,7 +306,7 @@ class MemberListQuery(BaseModel):
     q: str | None = Field(
         default=None,
         max_length=members.QUERY_MAX,
-        pattern="^[^\\u0000]*$",
+        pattern=search_pattern(),
         description="Part of the email or name, any case.",
     )
     role: RoleIn | None = Field(default=None, description="Only members with this role.")
@@ -389,5 +402,5 @@ PATTERN_MESSAGES = {
     "organization_name": "must contain a visible character and no control characters",
     "user_ids": "must be positive 64-bit integers separated by commas, like 14,31,33,43",
     "role": "must be one of " + ", ".join(ROLE_NAMES) + " (any letter case)",
-    "q": "must not contain NUL characters",
+    "q": "must not contain control characters",
 }

@@ -25,8 +25,14 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 EMAIL_MAX = 254
 NAME_MAX = 100
+# Case folding can triple a character ("ﬃ" -> "ffi"), so the folded sort key gets room.
+SORT_NAME_MAX = 3 * NAME_MAX
 ORG_NAME_MAX = 100
+# Case folding can triple a character ("ﬃ" -> "ffi"), so the folded sort key gets room.
+SORT_NAME_MAX = 3 * NAME_MAX
 TOKEN_NAME_MAX = 100
+# Case folding can triple a character ("ﬃ" -> "ffi"), so the folded sort key gets room.
+SORT_NAME_MAX = 3 * NAME_MAX
 
 
 class User(UserMixin, Base):
@@ -89,7 +95,7 @@ class Membership(Base):
     # Copies of the user's sort keys, kept in step by the users service, so that every sort
     # of the member list walks an (organization_id, key, user_id) index instead of sorting.
     sort_email: Mapped[str] = mapped_column(String(EMAIL_MAX))
-    sort_name: Mapped[str] = mapped_column(String(NAME_MAX))
+    sort_name: Mapped[str] = mapped_column(String(SORT_NAME_MAX))
 
     organization: Mapped[Organization] = relationship(lazy="raise")
     user: Mapped[User] = relationship(lazy="raise")

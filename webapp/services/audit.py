@@ -11,9 +11,12 @@ from sqlalchemy import func, insert, select
 
 from webapp.extensions import db
 from webapp.models import AuditEvent, Organization, Role, User, Via, utcnow
+from webapp.services.errors import InvalidInput
 from webapp.services.permissions import Action, require
+from webapp.services.values import is_id
 
 AUDIT_PAGE_SIZE_MAX = 200
+AUDIT_PAGE_NUMBER_MAX = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,10 @@ def list_audit_events(
     Needs VIEW_AUDIT (owners and admins). Raises NotFound / Forbidden as ``require`` does.
     """
     require(actor, org_id, Action.VIEW_AUDIT)
-    page_number = max(0, page_number)
+    if not 0 <= page_number <= AUDIT_PAGE_NUMBER_MAX:
+        raise InvalidInput.field("page", f"must be between 0 and {AUDIT_PAGE_NUMBER_MAX:,}")
+    if target_user_id is not None and not is_id(target_user_id):
+        raise InvalidInput.field("user_id", "must be a user id")
     page_size = min(max(1, page_size), AUDIT_PAGE_SIZE_MAX)
     where = [AuditEvent.organization_id == org_id]
     if target_user_id is not None:

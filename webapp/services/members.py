@@ -43,7 +43,12 @@ from webapp.services.organizations import (
 )
 from webapp.services.permissions import Action, require, require_for_targets
 from webapp.services.transactions import write_transaction
-from webapp.services.values import USER_IDS_MAX, email_address
+from webapp.services.values import (
+    USER_IDS_MAX,
+    email_address,
+    has_control_characters,
+    name_sort_key,
+)
 from webapp.services.values import user_ids as check_user_ids
 
 PAGE_SIZE_DEFAULT = 25
@@ -84,6 +89,12 @@ class MemberQuery:
             errors.append(("sort_by", f"must be one of {', '.join(SORT_KEYS)}"))
         if self.q is not None and len(self.q) > QUERY_MAX:
             errors.append(("q", f"must be at most {QUERY_MAX} characters"))
+        if self.q is not None and has_control_characters(self.q):
+            errors.append(("q", "must not contain control characters"))
+        if self.role is not None and not isinstance(self.role, Role):
+            errors.append(("role", "must be a role"))
+        if self.is_active is not None and not isinstance(self.is_active, bool):
+            errors.append(("is_active", "must be true or false"))
         if errors:
             raise InvalidInput(
                 "; ".join(f"{f}: {m}" for f, m in errors),
@@ -151,6 +162,18 @@ def _member_states(org_id: int, ids: Sequence[int]) -> Sequence[Any]:
     return states
 
 
+def _check_role(role: object) -> Role:
+    if not isinstance(role, Role):
+        raise InvalidInput.field("role", "must be one of " + ", ".join(r.name for r in Role))
+    return role
+
+
+def _check_flag(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidInput.field("is_active", "must be true or false")
+    return value
+
+
 def _counter_deltas(
     before: Iterable[tuple[Role, bool]], after: Iterable[tuple[Role, bool]]
 ) -> dict[str, int]:
@@ -182,7 +205,7 @@ def _filters(org_id: int, query: MemberQuery) -> list[ColumnElement[bool]]:
         needle = query.q.strip()
         where.append(
             Membership.sort_email.contains(needle.lower(), autoescape=True)
-            | Membership.sort_name.contains(needle.casefold(), autoescape=True)
+            | Membership.sort_name.contains(name_sort_key(needle), autoescape=True)
         )
     if query.role is not None:
         where.append(Membership.role == query.role)
@@ -256,8 +279,13 @@ def list_members(actor: User, org_id: int, query: MemberQuery) -> MemberPage:
     )
 
 
-def resolve_emails(emails: Iterable[str]) -> list[int]:
-    """The ids of the users with these addresses (any case); UnknownEmails lists the misses."""
+def resolve_emails(actor: User, org_id: int, emails: Iterable[str]) -> list[int]:
+    """The ids of the users with these addresses (any case), to add them as members.
+
+    Needs MANAGE_MEMBERS, so nobody else learns which addresses have accounts. UnknownEmails
+    lists the addresses no user has.
+    """
+    require(actor, org_id, Action.MANAGE_MEMBERS)
     wanted = {email_address(e) for e in emails}
     if not wanted:
         raise InvalidInput.field("emails", "must name at least one address")
@@ -306,6 +334,7 @@ def add_members(
     user) or AlreadyMembers (ids already in the organization), and changes nothing then.
     """
     ids = check_user_ids(user_ids)
+    role, is_active = _check_role(role), _check_flag(is_active)
     with write_transaction():
         org, me = require(actor, org_id, Action.MANAGE_MEMBERS, lock=True)
         require_for_targets(me, new_role=role, target_roles=())
@@ -334,7 +363,7 @@ def add_members(
                     "created_at": now,
                     "updated_at": now,
                     "sort_email": u.email,
-                    "sort_name": u.name.casefold(),
+                    "sort_name": name_sort_key(u.name),
                 }
                 for u in users
             ],
@@ -371,6 +400,8 @@ def update_members(
     if role is None and is_active is None:
         raise InvalidInput.field("role", "give a role, is_active, or both")
     ids = check_user_ids(user_ids)
+    role = None if role is None else _check_role(role)
+    is_active = None if is_active is None else _check_flag(is_active)
     with write_transaction():
         org, me = require(actor, org_id, Action.MANAGE_MEMBERS, lock=True)
         states = _member_states(org_id, ids)

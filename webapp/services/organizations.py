@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Select, delete, func, select, update
 
 from webapp.extensions import db
 from webapp.models import Membership, Organization, Role, User, Via, utcnow
@@ -13,7 +13,7 @@ from webapp.services import audit
 from webapp.services.errors import LastOwner
 from webapp.services.permissions import Action, allowed_actions, require
 from webapp.services.transactions import write_transaction
-from webapp.services.values import organization_name
+from webapp.services.values import name_sort_key, organization_name
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def create_organization(actor: User, name: str, *, via: Via) -> Account:
             created_at=now,
             updated_at=now,
             sort_email=actor.email,
-            sort_name=actor.name.casefold(),
+            sort_name=name_sort_key(actor.name),
         )
         db.session.add(membership)
         db.session.flush()
@@ -134,6 +134,8 @@ def rename_organization(actor: User, org_id: int, name: str, *, via: Via) -> Acc
     with write_transaction():
         org, membership = require(actor, org_id, Action.RENAME, lock=True)
         old = org.organization_name
+        if old == name:  # nothing changes, so nothing is recorded
+            return Account.of(org, membership)
         org.organization_name = name
         org.updated_at = utcnow()
         db.session.flush()
@@ -194,16 +196,26 @@ def apply_counter_deltas(org: Organization, deltas: dict[str, int]) -> None:
     )
 
 
-def check_has_active_owner(org_id: int) -> None:
-    """The invariant: at least one active OWNER. Run after the change, under the org lock."""
-    owners = db.session.scalar(
-        select(func.count())
-        .select_from(Membership)
+def active_owners(org_ids: Select[tuple[int]] | list[int]) -> Select[tuple[int, int]]:
+    """(organization id, number of active owners) for these organizations.
+
+    An owner counts when both the membership and the user's account are active: an owner
+    whose account was deactivated cannot sign in to look after the organization.
+    """
+    return (
+        select(Membership.organization_id, func.count())
+        .join(User, User.id == Membership.user_id)
         .where(
-            Membership.organization_id == org_id,
+            Membership.organization_id.in_(org_ids),
             Membership.role == Role.OWNER,
             Membership.is_active.is_(True),
+            User.is_active.is_(True),
         )
+        .group_by(Membership.organization_id)
     )
-    if not owners:
+
+
+def check_has_active_owner(org_id: int) -> None:
+    """The invariant: at least one active OWNER. Run after the change, under the org lock."""
+    if not db.session.execute(active_owners([org_id])).first():
         raise LastOwner()

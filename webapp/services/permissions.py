@@ -14,6 +14,7 @@ from webapp.extensions import db
 from webapp.models import Membership, Organization, Role, User
 from webapp.services.errors import Forbidden, NotFound
 from webapp.services.transactions import lock_organization
+from webapp.services.values import is_id
 
 
 class Action(enum.StrEnum):
@@ -69,6 +70,8 @@ def require(
     Raises ``NotFound`` for an unknown organization and for a non-member alike, and
     ``Forbidden`` when the role or a suspension does not allow the action.
     """
+    if not is_id(org_id):  # beyond 64 bits no row can match; say so before asking the DB
+        raise NotFound()
     if lock:
         org = lock_organization(org_id)
         membership = (

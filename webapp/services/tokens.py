@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from datetime import datetime, timedelta
 
@@ -19,11 +20,14 @@ from webapp.models.tables import TOKEN_NAME_MAX
 from webapp.services import audit
 from webapp.services.errors import InvalidInput, NotFound
 from webapp.services.transactions import write_transaction
-from webapp.services.values import clean_text
+from webapp.services.values import clean_text, is_id
 
 TOKEN_PREFIX = "rst_"
 # Writing last_used_at on every request would turn reads into writes; once a minute is enough.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+_PREFIX_HEX = 12
+_SECRET_BYTES = 32
+_TOKEN_SHAPE = re.compile(rf"{TOKEN_PREFIX}[0-9a-f]{{{_PREFIX_HEX}}}_[A-Za-z0-9_-]{{43}}")
 
 
 def _hash(token: str) -> str:
@@ -37,8 +41,8 @@ def create_token(
     name = clean_text(name, "name", max_length=TOKEN_NAME_MAX)
     if expires_at is not None and expires_at <= utcnow():
         raise InvalidInput.field("expires_at", "must be in the future")
-    prefix = secrets.token_hex(6)
-    text = f"{TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    prefix = secrets.token_hex(_PREFIX_HEX // 2)
+    text = f"{TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(_SECRET_BYTES)}"
     with write_transaction():
         token = ApiToken(
             user_id=user.id, name=name, prefix=prefix, token_hash=_hash(text), expires_at=expires_at
@@ -57,11 +61,9 @@ def create_token(
 
 def authenticate_token(text: str) -> User | None:
     """The active user a valid, unrevoked, unexpired token belongs to, else None."""
-    if not text.startswith(TOKEN_PREFIX) or len(text) > 128:
-        return None
-    prefix, _, secret = text[len(TOKEN_PREFIX) :].partition("_")
-    if not prefix or not secret:
-        return None
+    if not isinstance(text, str) or not _TOKEN_SHAPE.fullmatch(text):
+        return None  # not a token we could have made: no query needed
+    prefix = text[len(TOKEN_PREFIX) : len(TOKEN_PREFIX) + _PREFIX_HEX]
     row = db.session.execute(
         select(ApiToken, User)
         .join(User, User.id == ApiToken.user_id)
@@ -96,9 +98,13 @@ def list_tokens(user: User) -> list[ApiToken]:
 
 def revoke_token(user: User, token_id: int, *, via: Via) -> None:
     """Revoke one of the user's own tokens. NotFound for anyone else's or an unknown id."""
+    if not is_id(token_id):
+        raise NotFound("No such token.")
     with write_transaction():
         token = db.session.scalar(
-            select(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user.id)
+            select(ApiToken)
+            .where(ApiToken.id == token_id, ApiToken.user_id == user.id)
+            .with_for_update()
         )
         if token is None:
             raise NotFound("No such token.")

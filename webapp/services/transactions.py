@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, event, select
+from sqlalchemy import Engine, Select, event, select
 from sqlalchemy.engine import Connection
 
 from webapp.extensions import db
@@ -68,6 +68,14 @@ def write_transaction() -> Iterator[None]:
     except BaseException:
         session.rollback()
         raise
+
+
+def lock_organizations(org_ids: Select[tuple[int]]) -> list[int]:
+    """Lock several organization rows, always in id order so two callers cannot deadlock."""
+    stmt = select(Organization.id).where(Organization.id.in_(org_ids)).order_by(Organization.id)
+    if LOCKING_ENABLED:
+        stmt = stmt.with_for_update()
+    return list(db.session.scalars(stmt))
 
 
 def lock_organization(org_id: int) -> Organization | None:

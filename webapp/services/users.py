@@ -12,11 +12,12 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import db
-from webapp.models import Membership, User, Via, utcnow
+from webapp.models import Membership, Role, User, Via, utcnow
 from webapp.services import audit
-from webapp.services.errors import AuthenticationFailed, EmailTaken, InvalidInput
-from webapp.services.transactions import write_transaction
-from webapp.services.values import email_address, password, person_name
+from webapp.services.errors import AuthenticationFailed, EmailTaken, InvalidInput, LastOwner
+from webapp.services.organizations import active_owners
+from webapp.services.transactions import lock_organizations, write_transaction
+from webapp.services.values import email_address, name_sort_key, password, person_name
 
 # argon2id with argon2-cffi's defaults (RFC 9106 low-memory profile). Tests swap in a cheap one.
 password_hasher = PasswordHasher()
@@ -177,14 +178,36 @@ def change_password(user: User, current: str, new: str) -> None:
 
 
 def set_user_active(user_id: int, is_active: bool, *, via: Via, actor: User | None = None) -> None:
-    """Deactivate (or reactivate) an account. Deactivation ends every session."""
+    """Deactivate (or reactivate) an account. Deactivation ends every session.
+
+    Refused with LastOwner when the user is the last active owner of an organization: an owner
+    who cannot sign in does not keep it owned.
+    """
     with write_transaction():
-        user = db.session.get(User, user_id)
+        user = db.session.get(User, user_id, populate_existing=True)
         if user is None:
             raise InvalidInput.field("user_id", "no such user")
+        owned: list[int] = []
+        if not is_active:
+            owned = lock_organizations(
+                select(Membership.organization_id).where(
+                    Membership.user_id == user_id,
+                    Membership.role == Role.OWNER,
+                    Membership.is_active.is_(True),
+                )
+            )
         user.is_active = is_active
         user.session_token = _new_session_token()
         user.updated_at = utcnow()
+        db.session.flush()
+        if owned:
+            still_owned = {org_id for org_id, _ in db.session.execute(active_owners(owned))}
+            orphaned = sorted(set(owned) - still_owned)
+            if orphaned:
+                raise LastOwner(
+                    f"{user.email} is the last active owner of organization(s) "
+                    f"{', '.join(map(str, orphaned))}. Promote another member to OWNER first."
+                )
         audit.record(
             "user.activate" if is_active else "user.deactivate",
             actor=actor,
@@ -204,6 +227,6 @@ def rename_user(user: User, name: str) -> None:
         db.session.execute(
             update(Membership)
             .where(Membership.user_id == user.id)
-            .values(sort_name=name.casefold())
+            .values(sort_name=name_sort_key(name))
         )
     db.session.refresh(user)

@@ -18,12 +18,21 @@ PASSWORD_MAX = 1024
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
+# Unicode categories refused in every text value: control and format characters, line and
+# paragraph separators, and lone surrogates (Cs), which no database can store.
+CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+
+def has_control_characters(text: str) -> bool:
+    return any(unicodedata.category(ch) in CONTROL_CATEGORIES for ch in text)
+
+
 def clean_text(value: object, field: str, *, max_length: int, min_length: int = 1) -> str:
     """Trim a one-line text value and check its length and characters."""
     if not isinstance(value, str):
         raise InvalidInput.field(field, "must be a string")
     text = value.strip()
-    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in text):
+    if has_control_characters(text):
         raise InvalidInput.field(field, "must not contain control characters")
     if len(text) < min_length:
         raise InvalidInput.field(field, "must not be empty")
@@ -42,20 +51,35 @@ def person_name(value: object) -> str:
 
 def email_address(value: object) -> str:
     """Trimmed and lower-cased: addresses are unique without regard to case."""
-    text = clean_text(value, "email", max_length=EMAIL_MAX).lower()
+    # Lower-casing can lengthen text ("İ" -> "i̇"): check the length after it.
+    text = clean_text(value, "email", max_length=EMAIL_MAX * 2).lower()
+    if len(text) > EMAIL_MAX:
+        raise InvalidInput.field("email", f"must be at most {EMAIL_MAX} characters")
     if not _EMAIL.match(text):
         raise InvalidInput.field("email", "is not an email address")
     return text
 
 
+def name_sort_key(name: str) -> str:
+    """What the member list sorts and searches names by: case-folded, fits SORT_NAME_MAX."""
+    return name.casefold()
+
+
 def password(value: object) -> str:
     if not isinstance(value, str):
         raise InvalidInput.field("password", "must be a string")
+    if "\x00" in value or any(unicodedata.category(ch) == "Cs" for ch in value):
+        raise InvalidInput.field("password", "must not contain NUL or lone surrogates")
     if len(value) < PASSWORD_MIN:
         raise InvalidInput.field("password", f"must be at least {PASSWORD_MIN} characters")
     if len(value) > PASSWORD_MAX:
         raise InvalidInput.field("password", f"must be at most {PASSWORD_MAX} characters")
     return value
+
+
+def is_id(value: object) -> bool:
+    """A value that can name a row: a positive integer that fits in 64 bits."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= ID_MAX
 
 
 def user_ids(values: Iterable[object], field: str = "user_ids") -> list[int]:
@@ -68,7 +92,7 @@ def user_ids(values: Iterable[object], field: str = "user_ids") -> list[int]:
         # bool is an int in Python, and never a user id.
         if not isinstance(value, int) or isinstance(value, bool):
             raise InvalidInput.field(field, "must contain only integers")
-        if not 0 < value <= ID_MAX:
+        if not is_id(value):
             raise InvalidInput.field(field, "ids must be positive 64-bit integers")
         ids.add(value)
     if not ids:
@@ -87,5 +111,8 @@ def parse_user_ids(text: str, field: str = "user_ids") -> list[int]:
         item = part.strip()
         if not item.isascii() or not item.isdigit():
             raise InvalidInput.field(field, "must be positive integers separated by commas")
-        values.append(int(item))
+        digits = item.lstrip("0") or "0"
+        if len(digits) > len(str(ID_MAX)):  # before int(), which refuses 4,300+ digits
+            raise InvalidInput.field(field, "ids must be positive 64-bit integers")
+        values.append(int(digits))
     return user_ids(values, field)

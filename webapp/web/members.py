@@ -210,7 +210,7 @@ def add(org_id: int) -> Response:
         try:
             emails, ids = parse_entries(form.entries.data or "")
             if emails:
-                ids += members.resolve_emails(emails)
+                ids += members.resolve_emails(me(), org_id, emails)
             account = members.add_members(
                 me(),
                 org_id,

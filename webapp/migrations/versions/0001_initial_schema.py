@@ -107,7 +107,7 @@ def upgrade():
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("sort_email", sa.String(length=254), nullable=False),
-        sa.Column("sort_name", sa.String(length=100), nullable=False),
+        sa.Column("sort_name", sa.String(length=300), nullable=False),
         sa.ForeignKeyConstraint(
             ["organization_id"],
             ["organizations.id"],
