@@ -128,6 +128,7 @@ def test_bulk_operations_issue_the_same_statements_at_every_size(
             members.remove_members(owner, org.id, ids, via=Via.API)
         counts[size]["remove"] = log.count
         assert _member_ids(org.id) == {owner.id}
+    print(f"\nstatements per bulk call: {counts}")  # shown with `pytest -s`, for the figures
     # The same numbers for 1, 100 and 10,000 ids: nothing loops per row.
     assert counts[1] == counts[100] == counts[10_000], counts
     assert max(counts[1].values()) <= 10, counts
