@@ -152,6 +152,10 @@ def test_admin_sees_the_owner_grant_refused_in_the_row(open_session, make_user, 
     expect(phone.page.locator("#members-count")).to_contain_text("of 3 members")
     assert phone.page.evaluate("document.documentElement.scrollWidth") <= 390
     phone.shot("members-phone")
+    for path in (f"/orgs/{org.id}", f"/orgs/{org.id}/activity", "/orgs", "/roles"):
+        phone.go(path)  # the admin sees the summary and its chart on the overview
+        width = phone.page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, (path, width)
 
     s.go("/settings/tokens")
     page.get_by_label("Token name").fill("CI sync")

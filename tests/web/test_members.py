@@ -141,7 +141,7 @@ def test_row_that_leaves_the_filter_is_replaced_by_a_note(browser_for, team):
         f"/orgs/{team.org.id}/members/{person.id}?role=CONTRIBUTOR", {"role": "VIEWER"}, htmx=True
     )
     assert response.status_code == 200
-    assert "no longer matches this view" in response.text
+    assert f"Member #{person.id} is no longer on this page" in response.text
 
 
 def test_destructive_bulk_action_asks_first_then_keeps_the_page(browser_for, team, crowd):
@@ -246,3 +246,93 @@ def test_unknown_user_ids_are_422_and_gibberish_is_400(browser_for, team):
     )
     assert gibberish.status_code == 400
     assert "neither an email address nor a user id: hello" in gibberish.text
+
+
+@pytest.mark.parametrize("htmx", [True, False], ids=["htmx", "plain"])
+@pytest.mark.parametrize("how", ["bulk-suspend", "bulk-remove", "inline-suspend"])
+def test_an_admin_who_changes_themselves_out_of_access_is_sent_to_their_orgs(
+    browser_for, team, how, htmx
+):
+    browser = browser_for(team.admin)
+    org_id, admin_id = team.org.id, team.admin.id
+    if how == "inline-suspend":
+        response = browser.post(
+            f"/orgs/{org_id}/members/{admin_id}", {"is_active": "false"}, htmx=htmx
+        )
+    else:
+        action = how.removeprefix("bulk-")
+        response = browser.post(
+            f"/orgs/{org_id}/members/bulk",
+            {"action": action, "user_ids": [str(admin_id)], "confirmed": "yes"},
+            htmx=htmx,
+        )
+    if htmx:
+        assert (response.status_code, response.headers["HX-Redirect"]) == (200, "/orgs")
+    else:
+        assert (response.status_code, response.headers["Location"]) == (302, "/orgs")
+    state = _member(team, team.admin)
+    assert state is None or state.is_active is False  # the change was made
+    expected = {
+        "bulk-suspend": "Suspended 1 member.",
+        "bulk-remove": "Removed 1 member.",
+        "inline-suspend": "You are suspended.",
+    }[how]
+    assert expected in browser.get("/orgs").text  # the message waits on the next page
+
+
+@pytest.mark.parametrize("htmx", [True, False], ids=["htmx", "plain"])
+@pytest.mark.parametrize("form", ["bulk", "add"])
+def test_a_refusal_shows_even_when_the_form_is_no_longer_drawn(browser_for, team, form, htmx):
+    """The admin was made a viewer after the page loaded; their next action says why it failed."""
+    browser = browser_for(team.admin)
+    members.update_members(team.owner, team.org.id, [team.admin.id], role=Role.VIEWER, via=Via.CLI)
+    if form == "bulk":
+        data = {"action": "activate", "user_ids": [str(team.people[0].id)]}
+    else:
+        data = {"entries": str(team.people[0].id), "role": "VIEWER"}
+    response = browser.post(f"/orgs/{team.org.id}/members/{form}", data, htmx=htmx)
+    assert response.status_code == 403
+    assert "does not allow this" in response.text
+
+
+def test_a_change_to_a_member_removed_meanwhile_says_so(browser_for, team):
+    person = team.people[1]
+    browser = browser_for(team.owner)
+    members.remove_members(team.owner, team.org.id, [person.id], via=Via.CLI)
+    row = browser.post(f"/orgs/{team.org.id}/members/{person.id}", {"role": "VIEWER"}, htmx=True)
+    assert row.status_code == 422
+    assert "not members of the organization" in row.text
+    plain = browser.post(f"/orgs/{team.org.id}/members/{person.id}", {"role": "VIEWER"})
+    assert plain.status_code == 422
+    assert "not members of the organization" in plain.text
+
+
+def test_a_bad_bulk_role_names_the_field(browser_for, team):
+    response = browser_for(team.owner).post(
+        f"/orgs/{team.org.id}/members/bulk",
+        {"action": "role", "role": "KING", "user_ids": [str(team.people[0].id)]},
+        htmx=True,
+    )
+    assert response.status_code == 400
+    assert "Choose an action." not in response.text and "Role" in response.text
+
+
+def test_the_members_page_costs_the_same_statements_at_any_size_or_depth(
+    app, browser_for, team, crowd, count_statements
+):
+    browser = browser_for(team.owner)
+    counts = {}
+    for args in [
+        "page_size=25",
+        "page_size=100",
+        "page_size=25&page=2",
+        "page_size=10&page=5&sort_by=email&sort_ascending=false",
+        "page_size=25&sort_by=role",
+    ]:
+        for htmx in (False, True):
+            with count_statements() as log:
+                response = browser.get(f"/orgs/{team.org.id}/members?{args}", htmx=htmx)
+            assert response.status_code == 200
+            counts[(args, htmx)] = log.count
+    assert len({n for (_, htmx), n in counts.items() if not htmx}) == 1, counts
+    assert len({n for (_, htmx), n in counts.items() if htmx}) == 1, counts

@@ -56,6 +56,13 @@ def test_no_single_owner_warning_with_two_owners(browser_for, team, add_member, 
     assert "single owner" not in browser_for(team.owner).get(f"/orgs/{team.org.id}").text
 
 
+def test_a_suspended_second_owner_does_not_lift_the_single_owner_warning(
+    browser_for, team, add_member, make_user
+):
+    add_member(team.org, make_user(), Role.OWNER, is_active=False)
+    assert "single owner" in browser_for(team.owner).get(f"/orgs/{team.org.id}").text
+
+
 def test_viewer_sees_no_summary_and_no_settings(browser_for, team):
     html = browser_for(team.viewer).get(f"/orgs/{team.org.id}").text
     assert "<svg viewBox" not in html and "Your role here is <strong>VIEWER" in html
@@ -132,7 +139,9 @@ def test_delete_needs_the_name_typed(browser_for, team):
 
 def test_admin_cannot_delete(browser_for, team):
     browser = browser_for(team.admin)
-    assert 'action="/orgs/1/delete"' not in browser.get(f"/orgs/{team.org.id}/settings").text
+    settings = browser.get(f"/orgs/{team.org.id}/settings").text
+    assert "Rename" in settings  # the settings page itself, as an admin sees it
+    assert f'action="/orgs/{team.org.id}/delete"' not in settings
     response = browser.post(
         f"/orgs/{team.org.id}/delete", {"delete-confirm_name": "Acme"}, htmx=True
     )

@@ -167,7 +167,10 @@ def delete_organization(actor: User, org_id: int, *, via: Via) -> None:
 
 
 def get_summary(actor: User, org_id: int) -> list[Metric]:
-    """Member counts by state and role, and recent joins (OWNER, ADMIN, ACCOUNTING)."""
+    """Member counts by state and role, active owners, and recent joins.
+
+    Needs VIEW_SUMMARY (OWNER, ADMIN, ACCOUNTING).
+    """
     org, _ = require(actor, org_id, Action.VIEW_SUMMARY)
     since = utcnow() - timedelta(days=30)
     joined = db.session.scalar(
@@ -184,6 +187,8 @@ def get_summary(actor: User, org_id: int) -> list[Metric]:
         Metric(f"role_{role.name.lower()}", role.name.title(), getattr(org, counter))
         for role, counter in ROLE_COUNTERS.items()
     ]
+    owners = db.session.execute(active_owners([org_id])).first()
+    metrics.append(Metric("owners_active", "Active owners", owners[1] if owners else 0))
     metrics.append(Metric("joined_last_30_days", "Joined in the last 30 days", joined or 0))
     return metrics
 

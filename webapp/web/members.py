@@ -14,8 +14,9 @@ from werkzeug.wrappers import Response
 
 from webapp.models import Role, Via
 from webapp.services import members, organizations
-from webapp.services.errors import DomainError, InvalidInput
+from webapp.services.errors import DomainError, Forbidden, InvalidInput, NotFound
 from webapp.services.members import MemberPage, MemberQuery
+from webapp.services.permissions import Action
 from webapp.web import bp
 from webapp.web.errors import attach_to_form, in_place
 from webapp.web.forms import (
@@ -65,6 +66,13 @@ def _members_page(
     **context: Any,
 ) -> Response:
     account = organizations.get_organization(me(), org_id)
+    if Action.MANAGE_MEMBERS not in account.allowed:
+        # The bulk bar and the add form are not drawn for this user (their role changed since
+        # the page loaded): say why their action was refused where it will be seen.
+        add_form = context.get("add_form")
+        for message in [context.get("bulk_error"), *getattr(add_form, "form_errors", [])]:
+            if message:
+                flash(message, "error")
     page = page or _page(org_id, query)
     if page.page_number != query.page_number:
         query = MemberQuery(**{**query.__dict__, "page_number": page.page_number})
@@ -113,6 +121,9 @@ def update_member(org_id: int, user_id: int) -> Response:
             )
         except DomainError as err:
             status, error = in_place(err), err.message
+    if error is None and user_id == me().id and not _can_view(org_id):
+        flash(f"You are {_changed_message(role, active).lower()}", "success")
+        return redirect(url_for("web.my_organizations"))
     if error is None and not is_htmx():
         flash(_changed_message(role, active), "success")
         return redirect(_list_url(org_id, query))
@@ -122,6 +133,8 @@ def update_member(org_id: int, user_id: int) -> Response:
         who = row.email if row else f"Member #{user_id}"
         flash(f"{who}: {_changed_message(role, active)}", "success")
     if not is_htmx():
+        if row is None and error:
+            flash(error, "error")
         return _members_page(org_id, query, status=status, page=page, row_errors={user_id: error})
     account = organizations.get_organization(me(), org_id)
     return render(
@@ -157,7 +170,11 @@ def bulk(org_id: int) -> Response:
     status = 200
     context: dict[str, Any] = {"bulk_form": form}
     if not form.validate_on_submit():
-        return _members_page(org_id, query, status=400, bulk_error="Choose an action.", **context)
+        problems = [
+            f"{form[name].label.text}: {' '.join(errs)}" for name, errs in form.errors.items()
+        ]
+        message = "; ".join(problems) if form.action.data and problems else "Choose an action."
+        return _members_page(org_id, query, status=400, bulk_error=message, **context)
     try:
         if form.all_matching.data:
             ids = members.matching_member_ids(me(), org_id, query)
@@ -171,6 +188,8 @@ def bulk(org_id: int) -> Response:
         else:
             done = _apply(org_id, form, ids)
             flash(done, "success")
+            if me().id in ids and not _can_view(org_id):
+                return redirect(url_for("web.my_organizations"))
             if not is_htmx():
                 return redirect(_list_url(org_id, query))
             context["selected"] = set()
@@ -179,6 +198,14 @@ def bulk(org_id: int) -> Response:
         status = in_place(error)
         context["bulk_error"] = error.message
     return _members_page(org_id, query, status=status, **context)
+
+
+def _can_view(org_id: int) -> bool:
+    """Whether the signed-in user may still see the member list (after changing themselves)."""
+    try:
+        return Action.VIEW in organizations.get_organization(me(), org_id).allowed
+    except (Forbidden, NotFound):
+        return False
 
 
 def _apply(org_id: int, form: BulkForm, ids: list[int]) -> str:

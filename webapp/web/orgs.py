@@ -83,6 +83,7 @@ def organization(org_id: int) -> Response:
         account=account,
         allowed=account.allowed,
         summary=summary,
+        single_owner=summary is not None and summary["owners_active"].value == 1,
         leave_form=EmptyForm(),
         leave_error=None,
     )
@@ -149,6 +150,14 @@ def _settings_page(
     renamed: bool = False,
 ) -> Response:
     account = organizations.get_organization(me(), org_id)
+    hidden = [
+        form
+        for form, action in ((rename_form, Action.RENAME), (delete_form, Action.DELETE))
+        if form is not None and action not in account.allowed
+    ]
+    for form in hidden:  # the role changed since the page loaded: the form is not drawn
+        for message in [*form.form_errors, *(m for errs in form.errors.values() for m in errs)]:
+            flash(message, "error")
     if rename_form.organization_name.data is None:
         rename_form.organization_name.data = account.organization_name
     return render(
