@@ -17,7 +17,10 @@ import pytest
 import schemathesis
 from flask import Flask
 from hypothesis import HealthCheck, settings
-from schemathesis.config._checks import POSITIVE_DATA_ACCEPTANCE_EXPECTED_STATUSES
+from schemathesis.config._checks import (
+    NEGATIVE_DATA_REJECTION_EXPECTED_STATUSES,
+    POSITIVE_DATA_ACCEPTANCE_EXPECTED_STATUSES,
+)
 
 from webapp import create_app
 from webapp.api.openapi import openapi_spec
@@ -76,6 +79,12 @@ def _spec() -> dict[str, Any]:
 CONFIG = schemathesis.Config.from_dict(
     {
         "generation": {"max-examples": MAX_EXAMPLES},
+        # A body over MAX_CONTENT_LENGTH is refused before it is read, with 413.
+        "checks": {
+            "negative_data_rejection": {
+                "expected-statuses": [*NEGATIVE_DATA_REJECTION_EXPECTED_STATUSES, "413"]
+            }
+        },
         "operations": [
             {
                 "include-operation-id": IDS_MUST_MATCH,

@@ -37,8 +37,9 @@ def _organization_id_in_range() -> None:
 bp.register_error_handler(DomainError, problems.domain_problem)
 bp.register_error_handler(CSRFError, problems.csrf_problem)
 
-# No bounds in the converter: Werkzeug answers 405 instead of 404 when a bound fails.
-ORG = "<int:organization_id>"
+# No bounds in the converter: Werkzeug answers 405 instead of 404 when a bound fails; the
+# range is checked after authentication, above.
+ORG = "<org_id:organization_id>"
 
 Body = TypeVar("Body", bound=BaseModel)
 
@@ -109,6 +110,8 @@ def update_organization() -> Response:
 def update_organization_by_id(organization_id: int) -> Response:
     body = json_body(schemas.UpdateAccountById)
     if body.id is not None and body.id != organization_id:
+        # Who may see the organization is answered first (404 / 403), then the mismatch.
+        organizations.get_organization(actor(), organization_id)
         raise UnprocessableIds(
             "The id in the body names another organization than the path.",
             code="id_mismatch",
@@ -147,6 +150,8 @@ def leave_organization(organization_id: int) -> Response:
 def _leave_is_never_cached(response: Response) -> Response:
     if request.endpoint == "api.leave_organization":
         response.headers["Cache-Control"] = "no-store"
+    if response.status_code == 204 or (request.method == "OPTIONS" and not response.data):
+        del response.headers["Content-Type"]  # no body, so no type (not text/html)
     return response
 
 

@@ -265,14 +265,19 @@ class AddMembers(_Input):
 class UpdateMembers(_Input):
     """The body of ``PUT .../users``: ``role``, ``is_active`` or both."""
 
-    model_config = ConfigDict(
-        json_schema_extra={"anyOf": [{"required": ["role"]}, {"required": ["is_active"]}]}
-    )
+    model_config = ConfigDict(json_schema_extra=lambda schema: _role_or_flag(schema))
 
     # Absent means "leave as is"; an explicit null is refused like any other wrong type.
     user_ids: UserIdsIn
     role: RoleIn = None  # type: ignore[assignment]
     is_active: ActiveFlag = None  # type: ignore[assignment]
+
+
+def _role_or_flag(schema: dict[str, Any]) -> None:
+    """At least one of ``role`` and ``is_active``; neither documents a null default."""
+    schema["anyOf"] = [{"required": ["role"]}, {"required": ["is_active"]}]
+    for name in ("role", "is_active"):
+        schema["properties"][name].pop("default", None)
 
 
 def _query_bool(value: Any) -> Any:

@@ -1,0 +1,125 @@
+"""Paths and refusals at the edges: odd ids, doubled slashes, empty answers, and that every
+refused request leaves the organization exactly as it was."""
+
+from __future__ import annotations
+
+import pytest
+
+from webapp.models import Role
+from webapp.services import members, organizations
+from webapp.services.members import MemberQuery
+from webapp.services.values import ID_MAX
+
+
+def _state(team):
+    """Everything a refused request could have changed."""
+    account = organizations.get_organization(team.owner, team.org.id)
+    page = members.list_members(team.owner, team.org.id, MemberQuery(page_size=500))
+    return (
+        account.organization_name,
+        sorted((m.user_id, m.role, m.is_active) for m in page.items),
+    )
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api//organizations",
+        "/api/organizations//role",
+        "/api/organizations/%D9%A3",  # an Arabic-Indic three
+        "/api/organizations/%EF%BC%91",  # a full-width one
+    ],
+)
+def test_odd_paths_are_404_problems_not_html(api, team, assert_problem, path):
+    assert_problem(api(team.owner).get(path), 404)
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+@pytest.mark.parametrize("org_id", ["9" * 5000, str(ID_MAX + 1), "0", str(ID_MAX)])
+def test_ids_no_organization_can_have_are_404_after_auth(api, team, assert_problem, method, org_id):
+    client = api(team.owner)
+    body = {"organization_name": "X"} if method == "PUT" else None
+    assert_problem(client.open(method, f"/api/organizations/{org_id}", json=body), 404)
+    assert_problem(client.client.open(f"/api/organizations/{org_id}", method=method), 401)
+
+
+def test_largest_user_id_is_accepted_and_reported_unknown(api, team, assert_problem):
+    response = api(team.owner).post(
+        f"/api/organizations/{team.org.id}/users", json={"user_ids": [ID_MAX]}
+    )
+    assert assert_problem(response, 422, "unknown_users")["user_ids"] == [ID_MAX]
+
+
+def test_empty_answers_carry_no_content_type(api, team):
+    client = api(team.owner)
+    options = client.open("OPTIONS", "/api/organizations")
+    assert options.status_code == 200 and "Content-Type" not in options.headers
+    assert "POST" in options.headers["Allow"]
+    gone = client.delete(f"/api/organizations/{team.org.id}/users/{team.viewer.id}")
+    assert gone.status_code == 204 and "Content-Type" not in gone.headers
+
+
+@pytest.mark.parametrize(
+    ("who", "status", "code"),
+    [
+        ("outsider", 404, "not_found"),
+        ("suspended", 403, "forbidden"),
+        ("owner", 422, "id_mismatch"),
+    ],
+)
+def test_a_mismatched_body_id_is_judged_after_access(api, team, assert_problem, who, status, code):
+    before = _state(team)
+    response = api(getattr(team, who)).put(
+        f"/api/organizations/{team.org.id}",
+        json={"id": team.org.id + 1, "organization_name": "Other"},
+    )
+    assert_problem(response, status, code)
+    assert _state(team) == before
+
+
+def _mutations(team):
+    org, uid = team.org.id, team.viewer.id
+    return [
+        ("PUT", "/api/organizations", {"id": org, "organization_name": "Renamed"}),
+        ("PUT", f"/api/organizations/{org}", {"organization_name": "Renamed"}),
+        ("DELETE", f"/api/organizations/{org}", None),
+        ("POST", f"/api/organizations/{org}/users", {"user_ids": [team.outsider.id]}),
+        ("PUT", f"/api/organizations/{org}/users", {"user_ids": [uid], "role": "ADMIN"}),
+        ("DELETE", f"/api/organizations/{org}/users/{uid}", None),
+    ]  # leave is allowed to every member, suspended or not: test_leave.py
+
+
+@pytest.mark.parametrize("index", range(6))
+@pytest.mark.parametrize(
+    ("who", "status"),
+    [("outsider", 404), ("suspended", 403), ("contributor", 403)],
+)
+def test_refused_changes_change_nothing(api, team, assert_problem, index, who, status):
+    method, path, body = _mutations(team)[index]
+    before = _state(team)
+    assert_problem(api(getattr(team, who)).open(method, path, json=body), status)
+    assert _state(team) == before
+
+
+def test_admin_cannot_delete_and_the_org_stays(api, team, assert_problem):
+    response = api(team.admin).delete(f"/api/organizations/{team.org.id}")
+    assert_problem(response, 403, "forbidden")
+    assert organizations.get_organization(team.owner, team.org.id).member_count == 6
+
+
+def test_last_owner_cannot_be_suspended(api, team, assert_problem):
+    response = api(team.owner).put(
+        f"/api/organizations/{team.org.id}/users",
+        json={"user_ids": [team.owner.id], "is_active": False},
+    )
+    assert_problem(response, 409, "last_owner")
+    account = organizations.get_organization(team.owner, team.org.id)
+    assert (account.role, account.is_active) == (Role.OWNER, True)
+
+
+def test_a_body_too_large_creates_nothing(api, team, assert_problem, app):
+    before = organizations.list_my_organizations(team.owner)
+    name = "x" * (app.config["MAX_CONTENT_LENGTH"] + 1)
+    response = api(team.owner).post("/api/organizations", json={"organization_name": name})
+    assert_problem(response, 413)
+    assert organizations.list_my_organizations(team.owner) == before
