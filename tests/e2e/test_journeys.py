@@ -46,6 +46,7 @@ def test_owner_journey(open_session, app):
     page.get_by_role("button", name="Add members").click()
     expect(page.locator(".add-form .inline-ok")).to_have_text("Added 30 members.")
     expect(page.locator("#members-count")).to_contain_text("of 31 members")
+    expect(page.locator("#org-lede")).to_contain_text("31 members")  # the header, too
 
     # Change one role inline: only that row is swapped.
     row = page.locator("tr", has_text="m03@e2e.test")
