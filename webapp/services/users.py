@@ -145,10 +145,6 @@ def load_session_user(session_id: str) -> User | None:
     return user
 
 
-def session_id(user: User) -> str:
-    return f"{user.id}:{user.session_token}"
-
-
 def end_all_sessions(user: User) -> None:
     """Rotate the session token: every earlier copy of every session cookie stops working."""
     with write_transaction():
