@@ -23,20 +23,22 @@ from webapp.models.roles import Role, RoleType
 # and must stay spelled INTEGER to remain the rowid alias.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
+# An id once handed out is never handed out again (DESIGN §7), so an old link, token or audit
+# trail can never name a new row. SQLite reuses the largest deleted rowid unless the table is
+# AUTOINCREMENT; PostgreSQL's sequences never go back.
+NEVER_REUSE_IDS = {"sqlite_autoincrement": True}
+
 EMAIL_MAX = 254
 NAME_MAX = 100
 # Case folding can triple a character ("ﬃ" -> "ffi"), so the folded sort key gets room.
 SORT_NAME_MAX = 3 * NAME_MAX
 ORG_NAME_MAX = 100
-# Case folding can triple a character ("ﬃ" -> "ffi"), so the folded sort key gets room.
-SORT_NAME_MAX = 3 * NAME_MAX
 TOKEN_NAME_MAX = 100
-# Case folding can triple a character ("ﬃ" -> "ffi"), so the folded sort key gets room.
-SORT_NAME_MAX = 3 * NAME_MAX
 
 
 class User(UserMixin, Base):
     __tablename__ = "users"
+    __table_args__ = (NEVER_REUSE_IDS,)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     # Stored normalised (trimmed, lower case): uniqueness is case-insensitive on every backend.
@@ -60,6 +62,7 @@ class User(UserMixin, Base):
 
 class Organization(Base):
     __tablename__ = "organizations"
+    __table_args__ = (NEVER_REUSE_IDS,)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     organization_name: Mapped[str] = mapped_column(String(ORG_NAME_MAX))
@@ -124,7 +127,7 @@ class ApiToken(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    __table_args__ = (Index("ix_api_tokens_user", "user_id", "id"),)
+    __table_args__ = (Index("ix_api_tokens_user", "user_id", "id"), NEVER_REUSE_IDS)
 
 
 class AuditEvent(Base):
@@ -153,4 +156,5 @@ class AuditEvent(Base):
     __table_args__ = (
         Index("ix_audit_events_org", "organization_id", "id"),
         Index("ix_audit_events_org_target", "organization_id", "target_user_id", "id"),
+        NEVER_REUSE_IDS,
     )
