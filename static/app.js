@@ -20,17 +20,95 @@
 
   document.addEventListener("htmx:configRequest", function (evt) {
     evt.detail.headers["X-CSRFToken"] = csrfToken();
-    // Keep pushed URLs short: a GET form's empty fields are the defaults.
+    // Keep pushed URLs short: a GET form's empty fields, and fields still at their default
+    // (data-default, e.g. 25 per page, sorted by name), say nothing the server does not assume.
     if (evt.detail.verb === "get") {
       var params = evt.detail.parameters;
+      var scope = evt.detail.elt.closest("form") || evt.detail.elt;
       var names = params.keys ? Array.from(params.keys()) : Object.keys(params);
       names.forEach(function (name) {
         var value = params.get ? params.get(name) : params[name];
-        if (value === "") {
+        var field = scope.querySelector('[name="' + CSS.escape(name) + '"][data-default]');
+        if (value === "" || (field && field.dataset.default === value)) {
           if (params.delete) params.delete(name); else delete params[name];
         }
       });
     }
+  });
+
+  // A navigation (a GET that pushes a new URL: sort, page, filter) starts a new view, so the
+  // messages about the previous one go. Answers that have a message of their own bring it.
+  document.addEventListener("htmx:beforeRequest", function (evt) {
+    var elt = evt.detail.elt;
+    var config = evt.detail.requestConfig;
+    if (config && config.verb === "get" && elt.closest && elt.closest('[hx-push-url="true"]')) {
+      var region = document.getElementById("flashes");
+      if (region) region.replaceChildren();
+    }
+    rememberFocus(elt);
+  });
+
+  // Focus after an in-place change. htmx keeps focus on an element whose id is in the new
+  // content; when that element is gone or hidden (a Save button that hides once saved, a
+  // confirmation bar), focus would fall to <body>, and keyboard and screen reader users would
+  // lose their place. Put it back: the same element, else what the trigger names
+  // (data-focus-after, e.g. the message), else the changed row, else the message.
+  var focusPlan = null;
+
+  function rememberFocus(elt) {
+    var active = document.activeElement;
+    var origin = active && active !== document.body ? active : elt;
+    var row = origin && origin.closest ? origin.closest("tr[data-user-id]") : null;
+    var trigger = origin && origin.closest ? origin.closest("[data-focus-after]") : null;
+    focusPlan = {
+      id: active && active.id ? active.id : null,
+      row: row ? row.id : null,
+      after: trigger ? trigger.dataset.focusAfter : null
+    };
+  }
+
+  function focusable(el) {
+    return el && el.isConnected && !el.disabled && !el.hidden && el.getClientRects().length > 0;
+  }
+
+  function focusOn(el) {
+    if (!el) return false;
+    if (!el.matches("a[href], button, input, select, textarea, [tabindex]")) {
+      el.setAttribute("tabindex", "-1");
+    }
+    el.focus();
+    return document.activeElement === el;
+  }
+
+  function restoreFocus() {
+    var plan = focusPlan;
+    var active = document.activeElement;
+    if (!plan || (active && active !== document.body)) return;
+    focusPlan = null;
+    var same = plan.id && document.getElementById(plan.id);
+    if (focusable(same) && focusOn(same)) return;
+    if (plan.after) {
+      var named = document.querySelector(plan.after);
+      if (focusable(named) && focusOn(named)) return;
+    }
+    var row = plan.row && document.getElementById(plan.row);
+    if (row && row.isConnected) {
+      var control = Array.from(row.querySelectorAll("select, button, input, a[href]")).find(focusable);
+      if (focusOn(control || row)) return;
+    }
+    focusOn(document.querySelector("#flashes .flash"));
+  }
+
+  document.addEventListener("htmx:afterSettle", restoreFocus);
+
+  // Escape closes the open organization switcher and returns focus to its button.
+  document.addEventListener("keydown", function (evt) {
+    if (evt.key !== "Escape") return;
+    document.querySelectorAll("details.switcher[open]").forEach(function (menu) {
+      menu.open = false;
+      var summary = menu.querySelector("summary");
+      if (summary) summary.focus();
+    });
   });
 
   // The server says what went wrong (HX-Trigger: roster:error) when there is nothing to swap.
@@ -70,7 +148,7 @@
       page.indeterminate = checked > 0 && checked < boxes.length;
     }
     if (count) {
-      count.textContent = all && all.checked ? "All matching" : String(checked || "No");
+      count.textContent = all && all.checked ? "All matching" : String(checked || "None");
     }
     var bar = document.querySelector(".bulkbar");
     if (bar) bar.classList.toggle("has-selection", checked > 0 || (all && all.checked));

@@ -52,7 +52,7 @@ def test_owner_journey(open_session, app):
     row = page.locator("tr", has_text="m03@e2e.test")
     row.get_by_label("Role of Member 03").select_option("CONTRIBUTOR")
     row.get_by_role("button", name="Save").click()
-    expect(page.locator("#flashes")).to_contain_text("m03@e2e.test: Now CONTRIBUTOR.")
+    expect(page.locator("#flashes")).to_contain_text("Member 03 (m03@e2e.test) is now CONTRIBUTOR.")
     expect(
         page.locator("tr", has_text="m03@e2e.test").get_by_label("Role of Member 03")
     ).to_have_value("CONTRIBUTOR")
@@ -117,7 +117,9 @@ def organizations_owner(app, org_id):
     return owner
 
 
-def test_admin_sees_the_owner_grant_refused_in_the_row(open_session, make_user, make_org):
+def test_admin_sees_a_stale_change_to_an_owner_refused_in_the_row(
+    open_session, make_user, make_org
+):
     owner = make_user(name="Olivia Owner")
     admin = make_user(email="admin@e2e.test", name="Adam Admin")
     person = make_user(email="pat@e2e.test", name="Pat Person")
@@ -134,16 +136,23 @@ def test_admin_sees_the_owner_grant_refused_in_the_row(open_session, make_user, 
     page.get_by_role("button", name="Sign in").click()
     expect(page).to_have_url(re.compile(rf"/orgs/{org.id}/members$"))
 
-    s.problems.allow_status(403)  # the refusal below is the point of this journey
+    # The admin is never offered OWNER; but the owner makes Pat an owner while the admin's
+    # page is open, so the admin's next change to Pat's row can only be refused.
     row = page.locator("tr", has_text="pat@e2e.test")
-    row.get_by_label("Role of Pat Person").select_option("OWNER")
+    expect(row.get_by_label("Role of Pat Person").locator("option[value=OWNER]")).to_have_count(0)
+    members.update_members(owner, org.id, [person.id], role=Role.OWNER, via=Via.CLI)
+    s.problems.allow_status(403)  # the refusal below is the point of this journey
+    row.get_by_label("Role of Pat Person").select_option("VIEWER")
     row.get_by_role("button", name="Save").click()
     refused = page.locator("tr.has-error", has_text="pat@e2e.test")
     expect(refused.get_by_role("alert")).to_have_text(
         "Only an owner can grant OWNER or change an owner's membership."
     )
-    expect(refused.get_by_label("Role of Pat Person")).to_have_value("CONTRIBUTOR")
-    assert organizations.get_my_role(person, org.id) is Role.CONTRIBUTOR
+    # The row now shows the truth, and why it offers no controls.
+    expect(refused.locator(".role-tag")).to_have_text("OWNER")
+    expect(refused).to_contain_text("Only an owner can change an owner.")
+    expect(refused.locator("select")).to_have_count(0)
+    assert organizations.get_my_role(person, org.id) is Role.OWNER
     s.shot("members-refused", full_page=False)
 
     # The same page at a phone's width, and the tokens page.

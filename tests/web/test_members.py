@@ -12,6 +12,8 @@ from webapp.models import Role, Via
 from webapp.services import members, organizations, users
 from webapp.services.members import MemberQuery
 
+from ..conftest import login
+
 
 def _member(team, user):
     page = members.list_members(team.owner, team.org.id, MemberQuery(page_size=500))
@@ -79,7 +81,8 @@ def test_inline_role_change_answers_with_just_the_row(browser_for, team):
     assert response.text.lstrip().startswith("<tr")
     assert "<html" not in response.text
     assert 'value="ADMIN" selected' in response.text
-    assert 'hx-swap-oob="innerHTML"' in response.text and "Now ADMIN." in response.text
+    assert 'hx-swap-oob="innerHTML"' in response.text
+    assert f"{person.name} ({person.email}) is now ADMIN." in response.text
     assert "HX-Request" in response.headers["Vary"]
     assert _member(team, person).role is Role.ADMIN
 
@@ -94,7 +97,9 @@ def test_inline_change_without_javascript_redirects_to_the_same_view_with_a_flas
     )
     assert response.status_code == 302
     assert response.headers["Location"] == f"/orgs/{team.org.id}/members?q=person&page_size=10"
-    assert "Suspended." in browser.get(response.headers["Location"]).text
+    # Without JavaScript the message names who changed, as the in-place answer does.
+    message = f"{person.name} ({person.email}) is now suspended."
+    assert message in browser.get(response.headers["Location"]).text
     assert _member(team, person).is_active is False
 
 
@@ -135,13 +140,88 @@ def test_viewer_sees_the_list_without_controls_and_is_refused_changes(browser_fo
     assert "does not allow this" in response.text
 
 
-def test_row_that_leaves_the_filter_is_replaced_by_a_note(browser_for, team):
+def test_a_row_that_leaves_the_filter_names_the_member_and_updates_the_counts(browser_for, team):
     person = team.people[2]
-    response = browser_for(team.owner).post(
+    browser = browser_for(team.owner)
+    before = browser.get(f"/orgs/{team.org.id}/members?role=CONTRIBUTOR")
+    assert "of 5 matching members" in before.text and "All 5 matching members" in before.text
+    response = browser.post(
         f"/orgs/{team.org.id}/members/{person.id}?role=CONTRIBUTOR", {"role": "VIEWER"}, htmx=True
     )
     assert response.status_code == 200
-    assert f"Member #{person.id} is no longer on this page" in response.text
+    row, _, rest = response.text.partition("</tr>")
+    assert f"{person.name} ({person.email}) no longer matches this list." in row
+    assert "Member #" not in row
+    # The counts on the page follow, out of band.
+    count = re.search(
+        r'<p class="muted" id="members-count" hx-swap-oob="true">(.*?)</p>', rest, re.S
+    )
+    assert count and "of 4 matching members" in count.group(1)
+    matching = re.search(
+        r'<span id="all-matching-text" hx-swap-oob="true">(.*?)</span>', rest, re.S
+    )
+    assert matching and matching.group(1).strip() == "All 4 matching members"
+
+
+def test_the_last_row_leaving_the_filter_takes_the_bulk_bar_with_it(browser_for, team):
+    browser = browser_for(team.owner)
+    response = browser.post(
+        f"/orgs/{team.org.id}/members/{team.viewer.id}?role=VIEWER",
+        {"role": "ACCOUNTING"},
+        htmx=True,
+    )
+    assert "No members match these filters." in response.text
+    assert '<div id="bulk-form" hx-swap-oob="delete">' in response.text
+
+
+def test_a_filter_with_no_results_shows_no_bulk_bar(browser_for, team):
+    html = browser_for(team.owner).get(f"/orgs/{team.org.id}/members?q=nobody-by-this-name").text
+    assert "No members match these filters." in html
+    assert 'id="bulk-form"' not in html and "All 0" not in html and "select-page" not in html
+
+
+def test_an_admin_is_offered_only_what_an_admin_may_do_and_told_why(app, browser_for, team):
+    html = browser_for(team.admin).get(f"/orgs/{team.org.id}/members").text
+    owner_row = _row(html, team.owner.id)
+    assert "role-select" not in owner_row and "Suspend" not in owner_row
+    assert 'name="user_ids"' not in owner_row  # cannot be selected for a bulk change
+    assert re.search(r'<input type="checkbox" disabled[^>]*aria-describedby="why-\d+"', owner_row)
+    assert "Only an owner can change an owner." in owner_row
+    person_row = _row(html, team.people[0].id)
+    assert "role-select" in person_row and ">Suspend<" in person_row
+    assert 'value="OWNER"' not in person_row
+    for form in ("bulk-role", "role"):  # the bulk bar's and the add form's role menus
+        menu = re.search(rf'<select id="{form}" name="role"[^>]*>(.*?)</select>', html, re.S)
+        assert menu and "OWNER" not in menu.group(1) and "ADMIN" in menu.group(1), form
+    owner = app.test_client()
+    login(owner, team.owner)
+    owner_html = owner.get(f"/orgs/{team.org.id}/members").text
+    assert 'value="OWNER"' in _row(owner_html, team.people[0].id)
+    assert "Only an owner can change an owner." not in owner_html
+
+
+def _row(html: str, user_id: int) -> str:
+    match = re.search(rf'<tr id="member-{user_id}".*?</tr>', html, re.S)
+    assert match, user_id
+    return match.group(0)
+
+
+def test_the_page_sizes_go_up_to_the_apis_maximum_and_nothing_is_selected_yet(browser_for, team):
+    html = browser_for(team.owner).get(f"/orgs/{team.org.id}/members?page_size=500").text
+    sizes = re.search(r'<select id="filter-size"[^>]*>(.*?)</select>', html, re.S).group(1)
+    assert re.findall(r'value="(\d+)"', sizes) == ["10", "25", "50", "100", "250", "500"]
+    assert 'value="500" selected' in sizes
+    assert '<span class="js-selected-count">None</span> selected' in html
+
+
+def test_every_sort_is_offered_in_the_filter_form(browser_for, team):
+    """On a phone the table hides the email, id and joined columns: their sorts stay here."""
+    html = browser_for(team.owner).get(f"/orgs/{team.org.id}/members?sort_by=email").text
+    menu = re.search(r'<select id="sort-by" name="sort_by"[^>]*>(.*?)</select>', html, re.S)
+    assert menu
+    keys = re.findall(r'value="(\w+)"', menu.group(1))
+    assert sorted(keys) == sorted(members.SORT_KEYS)
+    assert 'value="email" selected' in menu.group(1)
 
 
 def test_destructive_bulk_action_asks_first_then_keeps_the_page(browser_for, team, crowd):
@@ -275,7 +355,7 @@ def test_an_admin_who_changes_themselves_out_of_access_is_sent_to_their_orgs(
     expected = {
         "bulk-suspend": "Suspended 1 member.",
         "bulk-remove": "Removed 1 member.",
-        "inline-suspend": "You are suspended.",
+        "inline-suspend": "You are now suspended.",
     }[how]
     assert expected in browser.get("/orgs").text  # the message waits on the next page
 

@@ -100,14 +100,68 @@ def test_last_owner_cannot_leave_and_the_leave_card_says_why(browser_for, team):
     assert organizations.get_my_role(team.owner, team.org.id) is Role.OWNER
 
 
-def test_rename_with_htmx_updates_the_title_out_of_band(browser_for, team):
+def test_rename_with_htmx_updates_everything_that_shows_the_name(browser_for, team):
+    """The heading, the delete form (whose confirmation is the name typed), the switcher and the
+    tab title all follow a rename made in place, so typing the name shown works."""
+    browser = browser_for(team.owner)
+    response = browser.post(
+        f"/orgs/{team.org.id}/settings", {"rename-organization_name": "Acme Corp"}, htmx=True
+    )
+    assert response.status_code == 200
+    html = response.text
+    assert '<h1 id="org-title" hx-swap-oob="true">Acme Corp</h1>' in html
+    assert "<title>Settings · Acme Corp · Roster</title>" in html
+    delete = re.search(r'<form id="delete-form".*?</form>', html, re.S)
+    assert delete and 'hx-swap-oob="true"' in delete.group(0)
+    assert 'placeholder="Acme Corp"' in delete.group(0) and "Delete Acme Corp" in delete.group(0)
+    switcher = re.search(
+        r'<details class="switcher" id="switcher" hx-swap-oob="true">.*?</details>', html, re.S
+    )
+    assert switcher and "Current: </span>Acme Corp</summary>" in switcher.group(0)
+    assert '>Acme Corp <span class="role-tag' in switcher.group(0)  # the list of orgs too
+    assert "Renamed to Acme Corp." in html
+    assert "Acme<" not in html.replace("Acme Corp", "")  # the old name is nowhere
+    assert organizations.get_organization(team.owner, team.org.id).organization_name == "Acme Corp"
+    done = browser.post(f"/orgs/{team.org.id}/delete", {"delete-confirm_name": "Acme Corp"})
+    assert done.headers["Location"] == "/orgs"
+
+
+def test_an_admins_rename_leaves_out_the_delete_form_it_cannot_use(browser_for, team):
     response = browser_for(team.admin).post(
         f"/orgs/{team.org.id}/settings", {"rename-organization_name": "Acme Corp"}, htmx=True
     )
     assert response.status_code == 200
     assert '<h1 id="org-title" hx-swap-oob="true">Acme Corp</h1>' in response.text
-    assert "Renamed to Acme Corp." in response.text
-    assert organizations.get_organization(team.owner, team.org.id).organization_name == "Acme Corp"
+    assert 'id="delete-form"' not in response.text
+
+
+@pytest.mark.parametrize("who", ["viewer", "contributor", "accounting"])
+@pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx"])
+def test_settings_are_refused_to_whoever_can_neither_rename_nor_delete(
+    browser_for, team, make_user, add_member, who, htmx
+):
+    if who == "viewer":
+        user = team.viewer
+    elif who == "contributor":
+        user = team.people[0]
+    else:
+        user = make_user()
+        add_member(team.org, user, Role.ACCOUNTING)
+    response = browser_for(user).get(f"/orgs/{team.org.id}/settings", htmx=htmx)
+    assert response.status_code == 403
+    message = "Only OWNER and ADMIN can change this organization"
+    if htmx:
+        assert message in response.headers["HX-Trigger"]
+    else:
+        assert message in response.text and "rename-organization_name" not in response.text
+
+
+def test_deleting_an_org_of_one_says_its_only_membership(browser_for, make_user, make_org):
+    owner = make_user()
+    org = make_org(owner, "Solo")
+    html = browser_for(owner).get(f"/orgs/{org.id}/settings").text
+    assert "This removes its only membership at once" in html
+    assert "all 1 memberships" not in html
 
 
 def test_rename_without_javascript_redirects_with_a_flash(browser_for, team):
@@ -122,7 +176,8 @@ def test_rename_refused_for_a_contributor_in_the_form(browser_for, team):
         f"/orgs/{team.org.id}/settings", {"rename-organization_name": "Mine"}, htmx=True
     )
     assert response.status_code == 403
-    assert "does not allow this" in response.text and response.text.lstrip().startswith("<form")
+    assert "Only OWNER and ADMIN can change" in response.headers["HX-Trigger"]
+    assert organizations.get_organization(team.owner, team.org.id).organization_name == "Acme"
 
 
 def test_delete_needs_the_name_typed(browser_for, team):

@@ -47,6 +47,7 @@ from webapp.services.values import (
     USER_IDS_MAX,
     email_address,
     has_control_characters,
+    is_id,
     name_sort_key,
 )
 from webapp.services.values import user_ids as check_user_ids
@@ -257,18 +258,7 @@ def list_members(actor: User, org_id: int, query: MemberQuery) -> MemberPage:
         .join(User, User.id == Membership.user_id)
         .order_by(*order)
     ).all()
-    items = [
-        Member(
-            user_id=m.user_id,
-            email=email,
-            name=name,
-            role=m.role,
-            is_active=m.is_active,
-            joined_at=m.created_at,
-            updated_at=m.updated_at,
-        )
-        for m, email, name in rows
-    ]
+    items = [_member(m, email, name) for m, email, name in rows]
     return MemberPage(
         items=items,
         page_number=query.page_number,
@@ -276,6 +266,38 @@ def list_members(actor: User, org_id: int, query: MemberQuery) -> MemberPage:
         total_items=total,
         sort_by=query.sort_by,
         sort_ascending=query.sort_ascending,
+    )
+
+
+def get_member(actor: User, org_id: int, user_id: int) -> Member:
+    """One member, as the member list shows them. Any active member may look.
+
+    Raises NotFound / Forbidden as ``require`` does, NotMembers when the user is not a member.
+    """
+    require(actor, org_id, Action.VIEW)
+    row = (
+        db.session.execute(
+            select(Membership, User.email, User.name)
+            .join(User, User.id == Membership.user_id)
+            .where(Membership.organization_id == org_id, Membership.user_id == user_id)
+        ).first()
+        if is_id(user_id)
+        else None
+    )
+    if row is None:
+        raise NotMembers(user_ids=[user_id] if is_id(user_id) else [])
+    return _member(*row)
+
+
+def _member(membership: Membership, email: str, name: str) -> Member:
+    return Member(
+        user_id=membership.user_id,
+        email=email,
+        name=name,
+        role=membership.role,
+        is_active=membership.is_active,
+        joined_at=membership.created_at,
+        updated_at=membership.updated_at,
     )
 
 

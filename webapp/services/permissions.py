@@ -95,10 +95,42 @@ def require(
     return org, membership
 
 
+OWNERS_ONLY = "Only an owner can grant OWNER or change an owner's membership."
+
+
+def _needs_owner_rights(new_role: Role | None, target_roles: Iterable[Role]) -> bool:
+    """Changing, granting or removing OWNER needs MANAGE_OWNERS on top of MANAGE_MEMBERS."""
+    return new_role is Role.OWNER or Role.OWNER in set(target_roles)
+
+
 def require_for_targets(
     membership: Membership, *, new_role: Role | None, target_roles: Iterable[Role]
 ) -> None:
-    """Changing, granting or removing OWNER needs MANAGE_OWNERS on top of MANAGE_MEMBERS."""
-    touches_owner = new_role is Role.OWNER or Role.OWNER in set(target_roles)
-    if touches_owner and not is_allowed(membership, Action.MANAGE_OWNERS):
-        raise Forbidden("Only an owner can grant OWNER or change an owner's membership.")
+    """Raise Forbidden when the change touches OWNER and the member may not manage owners."""
+    if _needs_owner_rights(new_role, target_roles) and not is_allowed(
+        membership, Action.MANAGE_OWNERS
+    ):
+        raise Forbidden(OWNERS_ONLY)
+
+
+def grantable_roles(allowed: frozenset[Action]) -> list[Role]:
+    """The roles a member with these allowed actions may add people with or change them to."""
+    if Action.MANAGE_MEMBERS not in allowed:
+        return []
+    return [
+        role
+        for role in Role
+        if not _needs_owner_rights(role, ()) or Action.MANAGE_OWNERS in allowed
+    ]
+
+
+def may_change_member(allowed: frozenset[Action], target_role: Role) -> bool:
+    """Whether a member with these allowed actions may change or remove one with this role."""
+    if Action.MANAGE_MEMBERS not in allowed:
+        return False
+    return not _needs_owner_rights(None, (target_role,)) or Action.MANAGE_OWNERS in allowed
+
+
+def roles_allowed_to(action: Action) -> list[Role]:
+    """Who may take an action, highest role first: for messages that say whom to ask."""
+    return [role for role in Role if role in PERMISSIONS[action]]

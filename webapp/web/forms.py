@@ -26,12 +26,12 @@ from wtforms.validators import InputRequired, Length, Optional
 from webapp.models import Role, utcnow
 from webapp.models.tables import EMAIL_MAX, NAME_MAX, ORG_NAME_MAX, TOKEN_NAME_MAX
 from webapp.services.errors import InvalidInput
-from webapp.services.members import PAGE_SIZE_DEFAULT, MemberQuery
+from webapp.services.members import PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, MemberQuery
 from webapp.services.values import PASSWORD_MAX, USER_IDS_MAX
 
 ROLE_CHOICES = [SelectChoice(role.name, role.name.title()) for role in Role]
 ENTRIES_MAX = USER_IDS_MAX * 260  # 10,000 addresses of any length, with separators
-PAGE_SIZES = (10, 25, 50, 100)
+PAGE_SIZES = (10, 25, 50, 100, 250, PAGE_SIZE_MAX)  # the same maximum as the API
 
 
 class LoginForm(FlaskForm):

@@ -15,13 +15,14 @@ from werkzeug.wrappers import Response
 from webapp.models import Role, Via
 from webapp.services import members, organizations
 from webapp.services.errors import DomainError, Forbidden, InvalidInput, NotFound
-from webapp.services.members import MemberPage, MemberQuery
-from webapp.services.permissions import Action
+from webapp.services.members import PAGE_SIZE_DEFAULT, Member, MemberPage, MemberQuery
+from webapp.services.permissions import Action, grantable_roles
 from webapp.web import bp
 from webapp.web.errors import attach_to_form, in_place
 from webapp.web.forms import (
     BULK_ACTIONS,
     PAGE_SIZES,
+    ROLE_CHOICES,
     AddMembersForm,
     BulkForm,
     MemberForm,
@@ -41,6 +42,7 @@ COLUMNS = [
     ("is_active", "Status"),
     ("joined_at", "Joined"),
 ]
+SORT_LABELS = dict(COLUMNS)
 
 
 def _list_url(org_id: int, query: MemberQuery, **changes: object) -> str:
@@ -66,18 +68,25 @@ def _members_page(
     **context: Any,
 ) -> Response:
     account = organizations.get_organization(me(), org_id)
-    if Action.MANAGE_MEMBERS not in account.allowed:
-        # The bulk bar and the add form are not drawn for this user (their role changed since
-        # the page loaded): say why their action was refused where it will be seen.
-        add_form = context.get("add_form")
-        for message in [context.get("bulk_error"), *getattr(add_form, "form_errors", [])]:
-            if message:
-                flash(message, "error")
     page = page or _page(org_id, query)
     if page.page_number != query.page_number:
         query = MemberQuery(**{**query.__dict__, "page_number": page.page_number})
+    manages = Action.MANAGE_MEMBERS in account.allowed
+    # No bulk bar over an empty list: there is nothing to select.
+    show_bulk = manages and page.total_items > 0
+    add_form = context.setdefault("add_form", AddMembersForm(formdata=None))
+    if not manages:
+        # The add form is not drawn for this user (their role changed since the page loaded):
+        # say why their action was refused where it will be seen.
+        for message in add_form.form_errors:
+            flash(message, "error")
+    if not show_bulk and context.get("bulk_error"):
+        flash(context["bulk_error"], "error")
+    # Offer only the roles this user may give; the form still reads any role, so a stale page
+    # posting one gets the rule's own refusal.
+    grantable = grantable_roles(account.allowed)
+    add_form.role.choices = [c for c in ROLE_CHOICES if Role[c.value] in grantable]
     context.setdefault("bulk_form", BulkForm(formdata=None))
-    context.setdefault("add_form", AddMembersForm(formdata=None))
     context.setdefault("row_errors", {})
     context.setdefault("selected", set())
     return render(
@@ -86,10 +95,14 @@ def _members_page(
         status,
         account=account,
         allowed=account.allowed,
+        grantable=grantable,
+        show_bulk=show_bulk,
         query=query,
         page=page,
         columns=COLUMNS,
+        sort_labels=SORT_LABELS,
         page_sizes=PAGE_SIZES,
+        page_size_default=PAGE_SIZE_DEFAULT,
         bulk_actions=BULK_ACTIONS,
         list_url=lambda **changes: _list_url(org_id, query, **changes),
         args=query_args(query),
@@ -106,7 +119,7 @@ def members_list(org_id: int) -> Response:
 @bp.post("/orgs/<int:org_id>/members/<int:user_id>")
 @login_required
 def update_member(org_id: int, user_id: int) -> Response:
-    """One row's role or status; answers with that row."""
+    """One row's role or status; answers with that row (and the count, if it left the list)."""
     query = member_query(request.args)
     form = MemberForm()
     error: str | None = None
@@ -122,16 +135,19 @@ def update_member(org_id: int, user_id: int) -> Response:
         except DomainError as err:
             status, error = in_place(err), err.message
     if error is None and user_id == me().id and not _can_view(org_id):
-        flash(f"You are {_changed_message(role, active).lower()}", "success")
+        flash(_changed_message("You", role, active), "success")
         return redirect(url_for("web.my_organizations"))
     if error is None and not is_htmx():
-        flash(_changed_message(role, active), "success")
+        member = members.get_member(me(), org_id, user_id)
+        flash(_changed_message(_who(member), role, active), "success")
         return redirect(_list_url(org_id, query))
     page = _page(org_id, query)
     row = next((m for m in page.items if m.user_id == user_id), None)
+    gone = None
     if error is None:
-        who = row.email if row else f"Member #{user_id}"
-        flash(f"{who}: {_changed_message(role, active)}", "success")
+        # Changed out of the filtered list (a role filter, say): name who, not an id.
+        gone = None if row else members.get_member(me(), org_id, user_id)
+        flash(_changed_message(_who(row or gone), role, active), "success")  # type: ignore[arg-type]
     if not is_htmx():
         if row is None and error:
             flash(error, "error")
@@ -139,26 +155,36 @@ def update_member(org_id: int, user_id: int) -> Response:
     account = organizations.get_organization(me(), org_id)
     return render(
         "members/index.html",
-        "members/_row.html",
+        "members/_row_answer.html",
         status,
         account=account,
         allowed=account.allowed,
+        grantable=grantable_roles(account.allowed),
+        show_bulk=Action.MANAGE_MEMBERS in account.allowed and page.total_items > 0,
         member=row,
+        gone=gone,
         gone_id=user_id,
         row_error=error,
+        page=page,
+        query=query,
         args=query_args(query),
         selected=set(),
     )
 
 
-def _changed_message(role: Role | None, active: bool | None) -> str:
+def _who(member: Member) -> str:
+    return f"{member.name} ({member.email})"
+
+
+def _changed_message(who: str, role: Role | None, active: bool | None) -> str:
+    """"Ada (ada@example.com) is now ADMIN and suspended." or "You are now VIEWER." """
     parts = []
     if role is not None:
-        parts.append(f"now {role.name}")
+        parts.append(role.name)
     if active is not None:
         parts.append("active" if active else "suspended")
-    text = " and ".join(parts)
-    return text[:1].upper() + text[1:] + "."
+    verb = "are" if who == "You" else "is"
+    return f"{who} {verb} now {' and '.join(parts)}."
 
 
 @bp.post("/orgs/<int:org_id>/members/bulk")
