@@ -10,6 +10,7 @@ from flask import Flask
 from webapp import create_app
 from webapp.config import ConfigError
 from webapp.extensions import db
+from webapp.services import users
 from webapp.web.accounts import safe_next_url
 
 from .conftest import csrf_token, login
@@ -95,6 +96,7 @@ def app_config(app_config):
     return app_config | {
         "ROSTER_LOGIN_LIMIT_PER_EMAIL": "3 per minute",
         "ROSTER_LOGIN_LIMIT_PER_ADDRESS": "5 per minute",
+        "ROSTER_SIGNUP_LIMIT_PER_ADDRESS": "3 per minute",
     }
 
 
@@ -129,6 +131,32 @@ def test_successful_sign_ins_are_never_counted(app, make_user, password):
     for _ in range(10):
         client = app.test_client()
         assert _try(client, user.email, password).status_code == 302
+
+
+def _sign_up(app, email: str):
+    client = app.test_client()
+    return client.post(
+        "/signup",
+        data={
+            "name": "Sam Signup",
+            "email": email,
+            "password": "a long enough password",
+            "csrf_token": csrf_token(client, "/signup"),
+        },
+    )
+
+
+def test_sign_up_is_limited_per_address_and_every_attempt_counts(app, make_user):
+    """A taken address counts like a new account: sign-up is no free way to probe addresses."""
+    taken = make_user()
+    assert _sign_up(app, taken.email).status_code == 400
+    assert _sign_up(app, "first@example.org").status_code == 302
+    assert _sign_up(app, "second@example.org").status_code == 302
+    blocked = _sign_up(app, "third@example.org")
+    assert blocked.status_code == 429
+    assert int(blocked.headers["Retry-After"]) > 0
+    assert "Too many sign-up attempts from your address." in blocked.text
+    assert users.get_user_by_email("third@example.org") is None
 
 
 @pytest.mark.parametrize(

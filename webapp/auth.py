@@ -13,20 +13,23 @@ from flask import Flask, current_app, request
 from limits import RateLimitItem, parse_many
 
 from webapp.extensions import limiter, login_manager
-from webapp.models import User
+from webapp.models import User, Via
 from webapp.services import tokens, users
 from webapp.services.errors import AuthenticationFailed, TooManyAttempts
 
 
 @dataclass(frozen=True)
-class FailureLimit:
-    """Counts failures only (never successes) per key, in the limiter's storage.
+class AttemptLimit:
+    """Counts the attempts it is told of (``hit``) per key, in the limiter's storage.
 
-    Memory by default; Redis when ROSTER_REDIS_URL is set, so every process shares the count.
+    The sign-in and token limits count failures only, so successful use is never throttled;
+    the sign-up limit counts every attempt. Memory by default; Redis when ROSTER_REDIS_URL is
+    set, so every process shares the count.
     """
 
     config_key: str
     scope: str
+    message: str | None = None  # what the 429 says; TooManyAttempts' own sentence by default
 
     def _items(self) -> list[RateLimitItem]:
         return parse_many(current_app.config[self.config_key])
@@ -41,16 +44,22 @@ class FailureLimit:
         for item in self._items():
             if not strategy.test(item, self._namespace(), key):
                 reset_at, _ = strategy.get_window_stats(item, self._namespace(), key)
-                raise TooManyAttempts(retry_after=max(1, math.ceil(reset_at - time.time())))
+                retry_after = max(1, math.ceil(reset_at - time.time()))
+                raise TooManyAttempts(retry_after=retry_after, message=self.message)
 
-    def failed(self, key: str) -> None:
+    def hit(self, key: str) -> None:
         for item in self._items():
             limiter.limiter.hit(item, self._namespace(), key)
 
 
-LOGIN_PER_EMAIL = FailureLimit("ROSTER_LOGIN_LIMIT_PER_EMAIL", "login-email")
-LOGIN_PER_ADDRESS = FailureLimit("ROSTER_LOGIN_LIMIT_PER_ADDRESS", "login-address")
-TOKEN_PER_ADDRESS = FailureLimit("ROSTER_TOKEN_LIMIT_PER_ADDRESS", "token-address")
+LOGIN_PER_EMAIL = AttemptLimit("ROSTER_LOGIN_LIMIT_PER_EMAIL", "login-email")
+LOGIN_PER_ADDRESS = AttemptLimit("ROSTER_LOGIN_LIMIT_PER_ADDRESS", "login-address")
+TOKEN_PER_ADDRESS = AttemptLimit("ROSTER_TOKEN_LIMIT_PER_ADDRESS", "token-address")
+SIGNUP_PER_ADDRESS = AttemptLimit(
+    "ROSTER_SIGNUP_LIMIT_PER_ADDRESS",
+    "signup-address",
+    "Too many sign-up attempts from your address. Try again later.",
+)
 
 
 def client_address() -> str:
@@ -69,9 +78,21 @@ def sign_in_with_password(email: str, password: str) -> User:
     try:
         return users.authenticate(email, password)
     except AuthenticationFailed:
-        LOGIN_PER_ADDRESS.failed(client_address())
-        LOGIN_PER_EMAIL.failed(email_key)
+        LOGIN_PER_ADDRESS.hit(client_address())
+        LOGIN_PER_EMAIL.hit(email_key)
         raise
+
+
+def sign_up(email: str, name: str, password: str) -> User:
+    """Create an account from the sign-up form, under the per-address sign-up limit.
+
+    Every attempt counts, a taken address as much as a new account: otherwise sign-up would be
+    an unthrottled way to learn which addresses have accounts, or to make accounts in bulk.
+    Raises TooManyAttempts past the limit (nothing is created), else what ``create_user`` does.
+    """
+    SIGNUP_PER_ADDRESS.check(client_address())
+    SIGNUP_PER_ADDRESS.hit(client_address())
+    return users.create_user(email, name, password, via=Via.WEB)
 
 
 def bearer_token() -> str | None:
@@ -94,7 +115,7 @@ def user_from_token(token: str) -> User | None:
     user = tokens.authenticate_token(token) if token else None
     if user is None:
         TOKEN_PER_ADDRESS.check(client_address())
-        TOKEN_PER_ADDRESS.failed(client_address())
+        TOKEN_PER_ADDRESS.hit(client_address())
     return user
 
 

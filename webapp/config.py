@@ -66,12 +66,20 @@ def from_environment(instance_path: Path) -> dict[str, Any]:
         "ROSTER_TOKEN_LIMIT_PER_ADDRESS": os.environ.get(
             "ROSTER_TOKEN_LIMIT_PER_ADDRESS", "20 per minute;100 per hour"
         ),
+        # Every sign-up attempt counts (a taken address and a new account alike): sign-up must
+        # not become a fast way to try addresses or to mass-create accounts.
+        "ROSTER_SIGNUP_LIMIT_PER_ADDRESS": os.environ.get(
+            "ROSTER_SIGNUP_LIMIT_PER_ADDRESS", "10 per minute;50 per hour"
+        ),
     }
 
 
 # Fixed settings: not for the environment to change.
 STATIC = {
     "SQLALCHEMY_TRACK_MODIFICATIONS": False,
+    # Test a pooled connection before use: after a database restart the first request gets a
+    # fresh connection instead of a 500 from a dead one.
+    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "REMEMBER_COOKIE_HTTPONLY": True,

@@ -9,7 +9,6 @@ from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from webapp import auth
-from webapp.models import Via
 from webapp.services import users
 from webapp.services.errors import AuthenticationFailed, DomainError, TooManyAttempts
 from webapp.web import bp
@@ -47,16 +46,20 @@ def signup() -> str | Response | tuple[str, int]:
     if current_user.is_authenticated:
         return redirect(url_for("web.my_organizations"))
     form = SignupForm()
+    status = 400 if form.is_submitted() else 200
     if form.validate_on_submit():
         try:
-            user = users.create_user(
-                form.email.data or "", form.name.data or "", form.password.data or "", via=Via.WEB
+            user = auth.sign_up(
+                form.email.data or "", form.name.data or "", form.password.data or ""
             )
+        except TooManyAttempts as error:
+            form.form_errors.append(error.message)
+            body = render_template("accounts/signup.html", form=form)
+            return body, 429, {"Retry-After": str(error.retry_after)}  # type: ignore[return-value]
         except DomainError as error:
             attach_to_form(form, error)
         else:
             return _start_session(user, "Welcome to Roster. Create your first organization.")
-    status = 400 if form.is_submitted() else 200
     return render_template("accounts/signup.html", form=form), status
 
 
