@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from urllib.parse import urlsplit
 
 import click
 from flask import Flask, current_app
@@ -107,41 +107,89 @@ def demo(members: int) -> None:
 
 
 @click.command("serve")
-@click.option("--bind", default=lambda: os.environ.get("ROSTER_BIND", "127.0.0.1:8000"))
-@click.option("--workers", type=int, default=lambda: int(os.environ.get("ROSTER_WORKERS", "0")))
-def serve(bind: str, workers: int) -> None:
-    """Serve Roster with gunicorn (production settings)."""
-    from gunicorn.app.base import BaseApplication
+@click.option(
+    "--bind",
+    envvar="ROSTER_BIND",
+    default="127.0.0.1:8000",
+    show_default=True,
+    help="Address to listen on (ROSTER_BIND).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    envvar="ROSTER_WORKERS",
+    help="Worker processes (ROSTER_WORKERS). Default: 2 x CPUs + 1 with ROSTER_REDIS_URL, "
+    "else 1; more than 1 needs ROSTER_REDIS_URL.",
+)
+def serve(bind: str, workers: int | None) -> None:
+    """Serve Roster with gunicorn (production settings).
 
+    Refuses several workers without Redis: failure limits kept in memory are counted per
+    process, so N workers would allow N times the limit. Says on stderr how many workers run,
+    where the rate limits are kept and how many proxies are trusted.
+    """
     os.environ.setdefault("ROSTER_ENV", "production")
-    host = bind.rpartition(":")[0].strip("[]")
-    if host in ("127.0.0.1", "localhost", "::1"):
-        # Bound to loopback, so a reverse proxy on this host is in front: trust its one hop of
-        # X-Forwarded-For, or every client would share the proxy's address (and its limits).
-        os.environ.setdefault("ROSTER_TRUSTED_PROXIES", "1")
-    workers = workers or (os.cpu_count() or 1) * 2 + 1
 
-    from webapp import create_app
+    from webapp import create_app, serving
+    from webapp.config import ConfigError
 
-    application = create_app()
+    try:
+        application = create_app()
+    except ConfigError as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(1)
 
-    class Server(BaseApplication):  # type: ignore[misc]
-        def load_config(self) -> None:
-            options: dict[str, Any] = {
-                "bind": bind,
-                "workers": workers,
-                "accesslog": "-",
-                "timeout": 30,
-                "forwarded_allow_ips": "127.0.0.1",
-            }
-            for key, value in options.items():
-                self.cfg.set(key, value)
+    storage = application.config["RATELIMIT_STORAGE_URI"]
+    shared = urlsplit(storage).scheme != "memory"
+    if workers is None:
+        workers = (os.cpu_count() or 1) * 2 + 1 if shared else 1
+        if not shared:
+            click.echo(
+                "One worker: without ROSTER_REDIS_URL the failure limits are counted in this "
+                "process's memory, so more workers would each count on their own.",
+                err=True,
+            )
+    elif workers > 1 and not shared:
+        click.echo(
+            f"Error: {workers} workers without ROSTER_REDIS_URL would each count failed sign-ins "
+            f"on their own, allowing {workers} times the limit. Set ROSTER_REDIS_URL to share "
+            "the limits, or use one worker (--workers 1).",
+            err=True,
+        )
+        sys.exit(1)
 
-        def load(self) -> Flask:
-            return application
+    proxies = application.config["ROSTER_TRUSTED_PROXIES"]
+    click.echo(
+        "Rate limits: "
+        + (
+            f"in Redis at {_redacted(storage)}, shared by every worker and server."
+            if shared
+            else "in this process's memory (set ROSTER_REDIS_URL to share them)."
+        ),
+        err=True,
+    )
+    click.echo(
+        f"Trusted proxies: {proxies}; X-Forwarded-* headers are read from the last {proxies} "
+        "hop(s) only."
+        if proxies
+        else "Trusted proxies: none; X-Forwarded-* headers are ignored and the client address is "
+        "the connecting peer's (set ROSTER_TRUSTED_PROXIES=N behind N reverse proxies).",
+        err=True,
+    )
+    click.echo(
+        f"Serving Roster on http://{bind} with {workers} worker{'s' if workers > 1 else ''}.",
+        err=True,
+    )
+    serving.Server(application, serving.gunicorn_options(bind, workers)).run()
 
-    click.echo(f"Serving Roster on http://{bind} with {workers} workers", err=True)
-    Server().run()
+
+def _redacted(url: str) -> str:
+    """The URL without its password, for a log line."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{parts.username or ''}:***@{host}").geturl()
 
 
 # Needs no app loaded first: it builds its own in production mode.

@@ -52,6 +52,8 @@ def from_environment(instance_path: Path) -> dict[str, Any]:
         "SECRET_KEY": _secret_key(instance_path, production),
         "SQLALCHEMY_DATABASE_URI": database_url,
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+        # Deployments (and test runs) sharing one Redis keep their rate-limit counts apart.
+        "RATELIMIT_KEY_PREFIX": os.environ.get("ROSTER_RATELIMIT_KEY_PREFIX", "roster"),
         "MAX_CONTENT_LENGTH": int(
             os.environ.get("ROSTER_MAX_CONTENT_LENGTH", DEFAULT_MAX_CONTENT_LENGTH)
         ),

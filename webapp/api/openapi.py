@@ -23,6 +23,7 @@ from pydantic.json_schema import models_json_schema
 from webapp.api import schemas
 from webapp.models import Role
 from webapp.services import values
+from webapp.serving import REQUEST_LINE_MAX
 
 REF = "#/components/schemas/{model}"
 PROBLEM = "application/problem+json"
@@ -196,11 +197,12 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("api.remove_members", "DELETE"): Operation(
         "Remove members",
         204,
-        errors=(400, 403, 404, 409, 422),
+        errors=(400, 403, 404, 409, 414, 422),
         tag="Members",
         description=(
             "`user_ids` like `23,63,34`. All or nothing. Every id must be a member (else 422 "
-            "listing the others). 409 when no active owner would remain."
+            "listing the others). 409 when no active owner would remain. A list too long for "
+            "the URL is answered 414."
         ),
     ),
 }
@@ -209,17 +211,35 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
 UNDOCUMENTED_ENDPOINTS = frozenset({"api.openapi_document", "api.docs"})
 ALWAYS = (401, 429, 500)
 
+# The DELETE form's id list is bounded by the request line `roster serve` reads, not by the
+# 10,000 ids the service takes: what is left of it around the longest organization id.
+USER_IDS_PATH_MAX = REQUEST_LINE_MAX - len(
+    f"DELETE /api/organizations/{values.ID_MAX}/users/ HTTP/1.1"
+)
+
+
+def _ids_that_fit(digits: int) -> int:
+    """How many ids of ``digits`` digits, comma-separated, fit in ``USER_IDS_PATH_MAX``."""
+    return (USER_IDS_PATH_MAX + 1) // (digits + 1)
+
+
 _PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "organization_id": {
         "description": "The account's id.",
         "schema": {"type": "integer", "minimum": 1, "maximum": values.ID_MAX},
     },
     "user_ids": {
-        "description": "Comma-separated user ids, like `23,63,34`.",
+        "description": (
+            "Comma-separated user ids, like `23,63,34`. At most "
+            f"{USER_IDS_PATH_MAX:,} characters: what fits in the {REQUEST_LINE_MAX:,}-byte "
+            "request line the server reads, with a 19-digit organization id; that is "
+            f"{_ids_that_fit(19):,} ids of 19 digits or {_ids_that_fit(6):,} of 6 digits. "
+            "A longer URL is answered 414."
+        ),
         "schema": {
             "type": "string",
             "pattern": schemas.USER_IDS_TEXT_PATTERN,
-            "maxLength": values.USER_IDS_MAX * 21,
+            "maxLength": USER_IDS_PATH_MAX,
         },
     },
 }
@@ -250,7 +270,8 @@ _ERROR_DESCRIPTIONS = {
     409: "Conflicts with the current state: the last active owner, or users already members "
     "(`user_ids` lists them).",
     413: "The body is larger than the server accepts.",
-    415: "The body is not JSON.",
+    414: "The request line is longer than the server reads (see the parameter's maxLength).",
+    415: "The body is not sent as `application/json` (UTF-8).",
     422: "Ids that do not name what the operation needs (`user_ids` lists them).",
     429: "Too many failed token checks from your address.",
     500: "Something went wrong on our side; nothing was changed.",
