@@ -79,6 +79,34 @@ def test_bad_user_ids_are_400_naming_the_field(team, api, assert_problem, user_i
     assert organizations.get_organization(team.owner, team.org.id).member_count == 6
 
 
+def test_ids_written_with_a_zero_fraction_are_read_exactly(team, api, make_user):
+    """Decided: 11.0 is the id 11, as JSON Schema counts it an integer; numbers are read exactly,
+    so an id past 2**53 written with a fraction is not rounded to a neighbour's id."""
+    person = make_user()
+    response = api(team.owner).post(
+        f"/api/organizations/{team.org.id}/users",
+        data=f'{{"user_ids": [{person.id}.0]}}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 200
+    assert organizations.get_my_role(person, team.org.id) is Role.VIEWER
+    far = api(team.owner).post(
+        f"/api/organizations/{team.org.id}/users",
+        data='{"user_ids": [9007199254740993.0, 9007199254740993e0]}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert far.status_code == 422  # no such user: the exact id, not ...992
+    assert far.get_json()["user_ids"] == [9007199254740993]
+    for number in ("1e400", "1.5", "1e-3"):
+        refused = api(team.owner).post(
+            f"/api/organizations/{team.org.id}/users",
+            data=f'{{"user_ids": [{number}]}}',
+            headers={"Content-Type": "application/json"},
+        )
+        assert refused.status_code == 400, number
+        assert [e["field"] for e in refused.get_json()["errors"]] == ["user_ids.0"], number
+
+
 @pytest.mark.parametrize("segment", ["1,,x", "23,,x", "x", "0", "1;2", "-1", "1,2,"])
 def test_bad_ids_in_the_remove_path_are_400(team, api, assert_problem, segment):
     response = api(team.owner).delete(f"/api/organizations/{team.org.id}/users/{segment}")

@@ -47,13 +47,35 @@ def test_malformed_json_is_400(make_user, api, assert_problem, body, content_typ
 
 @pytest.mark.parametrize(
     "headers",
-    [{}, {"Content-Type": "text/plain"}, {"Content-Type": "application/x-www-form-urlencoded"}],
+    [
+        {},
+        {"Content-Type": "text/plain"},
+        {"Content-Type": "application/x-www-form-urlencoded"},
+        # Decided: other JSON-based types follow other rules; only application/json is read.
+        {"Content-Type": "application/vnd.x+json"},
+        {"Content-Type": "application/merge-patch+json"},
+        {"Content-Type": "application/json; charset=latin-1"},
+    ],
 )
 def test_a_body_that_is_not_json_is_415(make_user, api, assert_problem, headers):
-    response = api(make_user()).post(
+    user = make_user()
+    response = api(user).post(
         "/api/organizations", data='{"organization_name": "X"}', headers=headers
     )
     assert_problem(response, 415, "unsupported_media_type")
+    assert organizations.list_my_organizations(user) == []
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/json", "application/json; charset=utf-8", "Application/JSON"]
+)
+def test_application_json_is_read_with_or_without_its_charset(make_user, api, content_type):
+    response = api(make_user()).post(
+        "/api/organizations",
+        data='{"organization_name": "X"}',
+        headers={"Content-Type": content_type},
+    )
+    assert response.status_code == 201
 
 
 def test_a_body_too_large_is_413(app, make_user, api, assert_problem):

@@ -14,6 +14,7 @@ import re
 import sys
 import unicodedata
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -136,8 +137,17 @@ Timestamp = Annotated[
 
 
 def _json_integer(value: Any) -> Any:
-    # JSON Schema counts 7.0 as an integer; booleans and strings are not, even in lax mode.
-    if isinstance(value, float) and value.is_integer():
+    """A JSON number with a zero fraction (11.0, 1e3) is that integer, as JSON Schema says.
+
+    The API reads numbers with a fraction or exponent exactly (``Decimal``, see
+    ``routes.json_body``), so a large id is never rounded through a float. Booleans and strings
+    are not integers, even in lax mode.
+    """
+    if isinstance(value, Decimal):
+        if not value.is_finite() or value != value.to_integral_value():
+            raise PydanticCustomError("int_type", "must be a whole number")
+        if value.adjusted() >= len(str(values.ID_MAX)):  # before int(): 1e999999 is huge
+            raise PydanticCustomError("int_type", f"must be at most {values.ID_MAX}")
         return int(value)
     return value
 
