@@ -23,8 +23,13 @@ run: $(VENV)/.installed
 	$(BIN)/roster demo
 	$(BIN)/roster run --host 127.0.0.1 --port 5000
 
+# axe-core (the accessibility checker the end-to-end tests inject), pinned in package-lock.json.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
 ## test: install with the dev extras and run the whole suite (ROSTER_TEST_DATABASE_URL picks the DB)
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev node_modules/.installed
 	scripts/ensure_chromium.sh
 	$(BIN)/pytest $(PYTEST_ARGS)
 
@@ -41,4 +46,4 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python scripts/bench_member_pages.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache

@@ -235,5 +235,5 @@ def test_role_guide_is_the_permission_table(client):
     rows = re.findall(r"<tr>\s*<th scope=\"row\">.*?</tr>", html, re.S)
     assert len(rows) == len(PERMISSIONS)
     for row, roles in zip(rows, PERMISSIONS.values(), strict=True):
-        marks = re.findall(r'aria-label="(yes|no)"', row)
+        marks = re.findall(r'<span class="visually-hidden">(yes|no)</span>', row)
         assert marks[:5] == ["yes" if role in roles else "no" for role in Role]

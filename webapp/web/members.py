@@ -177,7 +177,7 @@ def _who(member: Member) -> str:
 
 
 def _changed_message(who: str, role: Role | None, active: bool | None) -> str:
-    """"Ada (ada@example.com) is now ADMIN and suspended." or "You are now VIEWER." """
+    """The message after a change: ``Ada (ada@x.org) is now ADMIN and suspended.``"""
     parts = []
     if role is not None:
         parts.append(role.name)
