@@ -1,0 +1,381 @@
+"""The authorization matrix: every route of ``app.url_map`` x method x actor x transport.
+
+The expected answer of each case is derived from ``routes_support.ROUTES`` (who may use each
+route) and DESIGN §3-§5, transcribed below, not read from the code under test:
+
+- anonymous: the dashboard redirects to ``/login?next=<path>``; the API answers 401
+  problem+json with ``WWW-Authenticate: Bearer``;
+- a stranger and the owner of another organization: 404 for every route of the organization;
+- a member without the permission: 403; a suspended member: 403 except what a suspension allows
+  (asking for one's role, leaving);
+- the API twice, with a Bearer token and with the session cookie + ``X-CSRFToken``; and the
+  session cookie without the header on every state-changing API request: 400 ``csrf_failed``.
+
+HEAD is asked of every GET route: the same status, and never a change (the state-changing
+``GET .../leave`` included). A refused request changes no row: every table is compared before
+and after each request (``api_tokens.last_used_at`` aside, which token use updates by design).
+The cases that change nothing share one world per endpoint; each allowed change gets a fresh
+world and is checked for its effect. ``pytest -s`` prints the number of cases.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from webapp.extensions import db
+from webapp.models import Role, User, Via
+from webapp.services import members, organizations, tokens, users
+from webapp.services.permissions import Action
+
+from .conftest import PASSWORD
+from .routes_support import (
+    ROUTES,
+    Caller,
+    Kind,
+    Route,
+    differences,
+    route_keys,
+    route_url,
+    session_caller,
+    snapshot,
+)
+
+# DESIGN §3, transcribed: which roles may take each action, and what a suspension leaves.
+OW, AD, CO, AC, VI = Role.OWNER, Role.ADMIN, Role.CONTRIBUTOR, Role.ACCOUNTING, Role.VIEWER
+DESIGN_TABLE: dict[Action, set[Role]] = {
+    Action.VIEW: {OW, AD, CO, AC, VI},
+    Action.VIEW_ROLE: {OW, AD, CO, AC, VI},
+    Action.VIEW_SUMMARY: {OW, AD, AC},
+    Action.RENAME: {OW, AD},
+    Action.DELETE: {OW},
+    Action.MANAGE_MEMBERS: {OW, AD},
+    Action.MANAGE_OWNERS: {OW},
+    Action.VIEW_AUDIT: {OW, AD},
+    Action.LEAVE: {OW, AD, CO, AC, VI},
+}
+DESIGN_SUSPENDED = {Action.VIEW_ROLE, Action.LEAVE}
+
+
+@dataclass(frozen=True)
+class Actor:
+    name: str
+    role: Role | None = None  # the membership of the organization under test, if any
+    active: bool = True
+    signed_in: bool = True
+
+    def may(self) -> set[Action]:
+        if self.role is None:
+            return set()
+        return {
+            action
+            for action, roles in DESIGN_TABLE.items()
+            if self.role in roles and (self.active or action in DESIGN_SUSPENDED)
+        }
+
+    def __str__(self) -> str:
+        return self.name
+
+
+ANONYMOUS = Actor("anonymous", signed_in=False)
+ACTORS = [
+    ANONYMOUS,
+    Actor("stranger"),
+    Actor("other_owner"),  # the owner of another organization
+    *(Actor(role.name.lower(), role) for role in Role),
+    Actor("suspended_admin", Role.ADMIN, active=False),
+]
+
+
+class Transport(enum.Enum):
+    WEB = "web"  # the dashboard: session cookie, forms carry csrf_token
+    BEARER = "bearer"  # the API with Authorization: Bearer
+    COOKIE = "cookie"  # the API with the session cookie + X-CSRFToken where DESIGN asks
+    COOKIE_NO_CSRF = "cookie-no-csrf"  # ... leaving the header out
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def transports(route: Route) -> list[Transport]:
+    if not route.api:
+        return [Transport.WEB]
+    found = [Transport.BEARER, Transport.COOKIE]
+    if route.needs_csrf:
+        found.append(Transport.COOKIE_NO_CSRF)
+    return found
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: int
+    changes: bool = False
+    code: str | None = None  # the problem's code, when it is part of the promise
+
+
+def outcome(route: Route, transport: Transport, actor: Actor) -> Outcome:
+    """What DESIGN says this actor gets from this route."""
+    access = route.access
+    if access.kind is Kind.PUBLIC:
+        if actor.signed_in and route.signed_in_ok is not None:
+            return Outcome(route.signed_in_ok)
+        return Outcome(route.ok, route.effect is not None)
+    if not actor.signed_in:
+        return Outcome(401, code="not_authenticated") if route.api else Outcome(302)
+    if transport is Transport.COOKIE_NO_CSRF:
+        return Outcome(400, code="csrf_failed")
+    if access.kind is Kind.SIGNED_IN:
+        return Outcome(route.ok, route.effect is not None)
+    if access.kind is Kind.NOBODY or actor.role is None:
+        return Outcome(404)
+    may = actor.may()
+    allowed = bool(access.actions & may) and (
+        not access.owner_target or Action.MANAGE_OWNERS in may
+    )
+    return Outcome(route.ok, route.effect is not None) if allowed else Outcome(403)
+
+
+# Every entry, and HEAD of every GET entry.
+ALL_ROUTES = [*ROUTES, *(route.head() for route in ROUTES if route.method == "GET")]
+CASES = [
+    (route, transport, actor)
+    for route in ALL_ROUTES
+    for transport in transports(route)
+    for actor in ACTORS
+]
+CHANGING = [case for case in CASES if outcome(*case).changes]
+# The cases that must change nothing, by endpoint: one world for each endpoint.
+STILL: dict[str, list[tuple[Route, Transport, Actor]]] = {}
+for _case in CASES:
+    if not outcome(*_case).changes:
+        STILL.setdefault(_case[0].endpoint, []).append(_case)
+
+
+# -- the world --------------------------------------------------------------------------------
+
+MEMBERS: dict[str, tuple[Role, bool]] = {
+    "owner2": (Role.OWNER, True),  # a second owner: the target of the MANAGE_OWNERS rows
+    "admin": (Role.ADMIN, True),
+    "contributor": (Role.CONTRIBUTOR, True),
+    "accounting": (Role.ACCOUNTING, True),
+    "viewer": (Role.VIEWER, True),
+    "suspended_admin": (Role.ADMIN, False),
+    "target": (Role.CONTRIBUTOR, True),  # a plain member, the target of member changes
+}
+
+
+@dataclass
+class World:
+    """One organization with a member of each role, a suspended admin, a second owner and a
+    plain contributor as targets; a stranger, the owner of another organization, and a
+    newcomer to add. API tokens are made when first needed; the newcomer's is the foreign one.
+    """
+
+    app: Flask
+    people: dict[str, User]
+    org_id: int
+    org_name: str
+    tokens: dict[str, tuple[int, str]] = field(default_factory=dict)
+    callers: dict[tuple[Actor, str], Caller] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, app: Flask) -> World:
+        # One statement for the users: sessions are signed in directly, so only the stranger
+        # (who signs in through the login form in the matrix) needs a password.
+        names = ("owner", *MEMBERS, "other_owner", "newcomer")
+        ids = users.create_users(
+            [(f"{name}@matrix.example", name.replace("_", " ").title()) for name in names],
+            via=Via.CLI,
+        )
+        by_id = {user.id: user for user in db.session.scalars(select(User))}
+        people = {name: by_id[user_id] for name, user_id in zip(names, ids, strict=True)}
+        people["stranger"] = users.create_user(
+            "stranger@matrix.example", "Stranger", PASSWORD, via=Via.CLI
+        )
+        account = organizations.create_organization(people["owner"], "Matrix Org", via=Via.CLI)
+        organizations.create_organization(people["other_owner"], "Other Org", via=Via.CLI)
+        groups: dict[tuple[Role, bool], list[int]] = {}
+        for name, state in MEMBERS.items():
+            groups.setdefault(state, []).append(people[name].id)
+        for (role, active), group in groups.items():
+            members.add_members(
+                people["owner"], account.id, group, role=role, is_active=active, via=Via.CLI
+            )
+        return cls(app, people, account.id, account.organization_name)
+
+    def token(self, name: str) -> tuple[int, str]:
+        """The user's API token (id, text), made on first use."""
+        if name not in self.tokens:
+            token, text = tokens.create_token(self.people[name], "matrix", via=Via.CLI)
+            self.tokens[name] = token.id, text
+        return self.tokens[name]
+
+    def user(self, actor: Actor) -> User | None:
+        return self.people.get(actor.name) if actor.signed_in else None
+
+    def refs(self, actor: Actor, route: Route) -> dict[str, Any]:
+        """The values the route's request and its effect are built from, for this actor."""
+        me = self.user(actor)
+        refs = {
+            "org": self.org_id,
+            "org_name": self.org_name,
+            "target": self.people["target"].id,
+            "owner2": self.people["owner2"].id,
+            "newcomer": self.people["newcomer"].id,
+            "newcomer_email": self.people["newcomer"].email,
+            "login_email": self.people["stranger"].email,
+            "session_token": me.session_token if me else None,
+        }
+        if "foreign_token" in route.ref_names:
+            refs["foreign_token"] = self.token("newcomer")[0]
+        if "own_token" in route.ref_names:
+            refs["own_token"] = self.token(actor.name if me else "owner")[0]
+        return refs
+
+    def caller(self, actor: Actor, transport: Transport) -> Caller:
+        """The actor's client for this transport: one per actor and kind, kept for the world.
+
+        Anonymous callers are never kept: signing in through the login form would change them.
+        """
+        kind = "bearer" if transport is Transport.BEARER else "session"
+        if not actor.signed_in or (actor, kind) not in self.callers:
+            if kind == "bearer":
+                bearer = self.token(actor.name)[1] if actor.signed_in else None
+                caller = Caller(self.app.test_client(), bearer=bearer)
+            else:
+                caller = session_caller(self.app, self.user(actor))
+            if not actor.signed_in:
+                return caller
+            self.callers[actor, kind] = caller
+        return self.callers[actor, kind]
+
+    def prepare(self, route: Route, transport: Transport, actor: Actor) -> Prepared:
+        """Everything the request needs that writes rows (tokens, sessions), made now."""
+        refs = self.refs(actor, route)
+        path = route_url(self.app, route, refs)
+        caller = self.caller(actor, transport)
+        return Prepared(route, transport, actor, refs, path, caller)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    route: Route
+    transport: Transport
+    actor: Actor
+    refs: dict[str, Any]
+    path: str
+    caller: Caller
+
+    def send(self) -> Any:
+        csrf_header = self.transport is not Transport.COOKIE_NO_CSRF
+        return self.caller.send(self.route, self.path, self.refs, csrf_header=csrf_header)
+
+
+# -- checking an answer -----------------------------------------------------------------------
+
+
+def mismatches(
+    route: Route, actor: Actor, expected: Outcome, path: str, response: Any
+) -> list[str]:
+    """What is wrong with the answer (empty when it is the one DESIGN promises)."""
+    got = response.status_code
+    if got != expected.status:
+        return [f"status {got}, expected {expected.status}"]
+    wrong = []
+    if route.api and got >= 400:
+        if response.mimetype != "application/problem+json":
+            wrong.append(f"{response.mimetype}, expected application/problem+json")
+        elif expected.code and route.method != "HEAD":
+            code = (response.get_json(silent=True) or {}).get("code")
+            if code != expected.code:
+                wrong.append(f"code {code!r}, expected {expected.code!r}")
+    if got == 401 and not response.headers.get("WWW-Authenticate", "").startswith("Bearer"):
+        wrong.append("no WWW-Authenticate: Bearer")
+    if not actor.signed_in and not route.api and route.access.kind is not Kind.PUBLIC:
+        location = urlsplit(response.headers.get("Location", ""))
+        if location.path != "/login" or parse_qs(location.query).get("next") != [path]:
+            wrong.append(f"redirected to {response.headers.get('Location')!r}, not to sign in")
+    return wrong
+
+
+def _case_id(route: Route, transport: Transport, actor: Actor | None = None) -> str:
+    return f"{route}-{transport}" + (f"-{actor}" if actor else "")
+
+
+# -- the tests --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("endpoint", list(STILL))
+def test_request_that_must_change_nothing(app, endpoint):
+    """Refused requests, and allowed ones that only read: every method, transport and actor of
+    one endpoint in one world. A request that changed rows is reported, and the next one is
+    compared with what it left."""
+    world = World.build(app)
+    # Sessions and tokens first: they are rows too, and must exist before the first snapshot.
+    cases = [world.prepare(*case) for case in STILL[endpoint]]
+    before = snapshot()
+    failures = []
+    for case in cases:
+        response = case.send()
+        expected = outcome(case.route, case.transport, case.actor)
+        wrong = mismatches(case.route, case.actor, expected, case.path, response)
+        after = snapshot()
+        changed = differences(before, after)
+        if changed:
+            wrong.append(f"changed rows: {changed}")
+            before = after
+        if wrong:
+            label = _case_id(case.route, case.transport, case.actor)
+            failures.append(f"{label} {case.path}: {'; '.join(wrong)}")
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize(
+    ("route", "transport", "actor"),
+    CHANGING,
+    ids=[_case_id(*case) for case in CHANGING],
+)
+def test_allowed_request_makes_its_change(app, route, transport, actor):
+    world = World.build(app)
+    case = world.prepare(route, transport, actor)
+    response = case.send()
+    wrong = mismatches(route, actor, outcome(route, transport, actor), case.path, response)
+    assert not wrong, f"{wrong}\n{response.get_data(as_text=True)[:2000]}"
+    me = world.user(actor)
+    assert route.effect is not None
+    assert route.effect(case.refs, me.id if me else None), f"{route.effect.__name__} didn't happen"
+
+
+def test_every_route_of_the_url_map_has_an_entry(app):
+    """A new route fails here until the table says who may use it."""
+    missing = route_keys(app) - {route.key for route in ROUTES}
+    assert not missing, f"routes without an entry in routes_support.ROUTES: {sorted(missing)}"
+
+
+def test_every_entry_names_a_real_route(app):
+    unknown = {route.key for route in ROUTES} - route_keys(app)
+    assert not unknown, f"entries for routes the app does not have: {sorted(unknown)}"
+
+
+def test_head_is_covered_with_get(app):
+    """HEAD comes with every GET (Flask adds it); the matrix asks it of every GET route."""
+    heads = {route.key for route in ALL_ROUTES if route.method == "HEAD"}
+    gets = {(endpoint, "HEAD") for endpoint, method in route_keys(app) if method == "GET"}
+    assert heads == gets
+
+
+def test_matrix_size():
+    still = sum(len(cases) for cases in STILL.values())
+    assert still + len(CHANGING) == len(CASES)
+    assert len({(str(r), t, a) for r, t, a in CASES}) == len(CASES)
+    print(  # the figure the issue asks for, under pytest -s
+        f"\nauthorization matrix: {len(CASES)} cases ({len(ALL_ROUTES)} route entries incl. "
+        f"HEAD, {len(ACTORS)} actors; {len(CHANGING)} allowed changes in fresh worlds, "
+        f"{still} refused or read-only in {len(STILL)} shared worlds)"
+    )

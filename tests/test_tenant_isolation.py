@@ -1,0 +1,360 @@
+"""Nothing of one organization is ever shown in another (DESIGN §7).
+
+Two organizations, A and B, shaped alike (the same member counts by role, the same kinds of
+audit events: create, add, rename, update, suspend, remove, leave), every string of each
+carrying its side's tag: names, emails, the organization's old and new names, the owners'
+API token names. Users are created alternately and B's organization first, so the ids of the
+two sides interleave and collide across kinds (from empty tables, B's organization gets the
+id of A's owner, and A's organization that of B's owner). One person belongs to both.
+
+Signed in as A's owner, every route of ``app.url_map`` that answers GET is asked for (URL
+arguments from A's world; a URL argument the test cannot fill fails it, so a new route is
+covered the day it is added), the dashboard pages also as htmx partials, the API with the
+session cookie and with a Bearer token, and the member lists and the activity log with every
+search, filter, sort and page variant. No answer, body or header, may carry B's tag, while A's
+strings do show up. Then A's owner asks for every route of B by B's ids: 404 everywhere, no B
+string in the answer, no row changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from webapp.models import Role, User, Via
+from webapp.services import members, organizations, tokens, users
+from webapp.services.members import SORT_KEYS
+
+from .conftest import PASSWORD
+from .routes_support import (
+    ORG_ARGUMENTS,
+    ROUTES,
+    Caller,
+    Kind,
+    Route,
+    answer_text,
+    build_url,
+    differences,
+    iter_get_rules,
+    route_keys,
+    route_url,
+    session_caller,
+    snapshot,
+)
+
+HX = {"HX-Request": "true"}
+
+# Each side's people: (key, role, active). "removed" and "leaver" only live on in the audit log.
+PEOPLE: list[tuple[str, Role, bool]] = [
+    ("owner", Role.OWNER, True),
+    ("admin", Role.ADMIN, True),
+    ("contributor", Role.CONTRIBUTOR, True),
+    ("promoted", Role.CONTRIBUTOR, True),  # updated to ACCOUNTING after joining
+    ("accounting", Role.ACCOUNTING, True),
+    ("viewer", Role.VIEWER, True),
+    ("suspended", Role.VIEWER, True),  # suspended after joining
+    ("removed", Role.VIEWER, True),  # removed by the owner
+    ("leaver", Role.CONTRIBUTOR, True),  # leaves by themselves
+]
+
+
+@dataclass
+class Side:
+    """One organization of the pair, every string of it carrying ``tag``."""
+
+    tag: str  # lower case; searched for case-insensitively
+    org_id: int = 0
+    people: dict[str, User] = field(default_factory=dict)
+    token_id: int = 0
+    token_text: str = ""
+
+    @property
+    def title(self) -> str:
+        return self.tag.title()
+
+    @property
+    def old_name(self) -> str:
+        return f"{self.title} Old Name"
+
+    @property
+    def org_name(self) -> str:
+        return f"{self.title} Organization"
+
+    @property
+    def token_name(self) -> str:
+        return f"{self.title} token"
+
+    @property
+    def owner(self) -> User:
+        return self.people["owner"]
+
+    def current(self) -> list[User]:
+        return [u for key, u in self.people.items() if key not in ("removed", "leaver")]
+
+    def markers(self) -> list[str]:
+        """The side's strings an owner of it sees somewhere in the dashboard or the API."""
+        return [
+            self.org_name,
+            self.old_name,  # in the activity log's rename
+            self.token_name,
+            *(u.name for u in self.current()),
+            *(u.email for u in self.people.values()),  # the removed ones in the activity log
+        ]
+
+
+A_TAG, B_TAG = "qzvamark", "qzvbmark"
+
+
+@dataclass
+class Pair:
+    a: Side
+    b: Side
+    shared: User  # a member of both organizations, with no tag
+    outsider: User  # a member of neither
+
+
+def build_pair() -> Pair:
+    a, b = Side(A_TAG), Side(B_TAG)
+    for key, _, _ in PEOPLE:  # alternately, so the two sides' user ids interleave
+        for side in (a, b):
+            side.people[key] = users.create_user(
+                f"{side.tag}.{key}@{side.tag}.example",
+                f"{side.title} {key.title()}",
+                PASSWORD,
+                via=Via.CLI,
+            )
+    shared = users.create_user("shared.person@example.com", "Shared Person", via=Via.CLI)
+    outsider = users.create_user("out.sider@example.com", "Out Sider", via=Via.CLI)
+    for side in (b, a):  # B first: B's organization gets the id of A's owner
+        side.org_id = organizations.create_organization(side.owner, side.old_name, via=Via.CLI).id
+    for side in (b, a):
+        owner = side.owner
+        token, side.token_text = tokens.create_token(owner, side.token_name, via=Via.CLI)
+        side.token_id = token.id
+        for key, role, active in PEOPLE[1:]:
+            members.add_members(
+                owner, side.org_id, [side.people[key].id], role=role, is_active=active, via=Via.CLI
+            )
+        members.add_members(owner, side.org_id, [shared.id], role=Role.VIEWER, via=Via.CLI)
+        organizations.rename_organization(owner, side.org_id, side.org_name, via=Via.CLI)
+        people = side.people
+        members.update_members(
+            owner, side.org_id, [people["promoted"].id], role=Role.ACCOUNTING, via=Via.CLI
+        )
+        members.update_members(
+            owner, side.org_id, [people["suspended"].id], is_active=False, via=Via.CLI
+        )
+        members.update_members(owner, side.org_id, [shared.id], role=Role.ADMIN, via=Via.CLI)
+        members.remove_members(owner, side.org_id, [people["removed"].id], via=Via.CLI)
+        members.leave_organization(people["leaver"], side.org_id, via=Via.CLI)
+    return Pair(a, b, shared, outsider)
+
+
+# -- A's owner reads everything of A ----------------------------------------------------------
+
+
+def url_arguments(pair: Pair) -> dict[str, Any]:
+    """How each URL argument is filled from A's world. A new one fails the test until added."""
+    a = pair.a
+    return {
+        "org_id": a.org_id,
+        "organization_id": a.org_id,
+        "user_id": a.people["contributor"].id,
+        "token_id": a.token_id,
+        "user_ids": ",".join(str(u.id) for u in a.current()),
+        "filename": "app.css",
+    }
+
+
+def _member_list_variants(page: str, first_page: int) -> list[dict[str, Any]]:
+    """Search, filter, sort and page the member list, by the page's or the API's names."""
+    return [
+        {},
+        {"q": "Member"},
+        {"q": "shared"},
+        {"q": "example"},
+        *({"role": role.name} for role in Role),
+        {"is_active": "false"},
+        {"is_active": "true"},
+        *({"sort_by": key, "sort_ascending": "false"} for key in SORT_KEYS),
+        *({"sort_by": key} for key in SORT_KEYS),
+        {"page_size": 500},
+        {"page_size": 1, page: first_page + 3},
+        {"page_size": 2, page: first_page + 1, "sort_by": "user_id"},
+        {page: first_page + 50},  # past the end
+    ]
+
+
+def query_variants(pair: Pair) -> dict[str, list[dict[str, Any]]]:
+    """Query strings asked of a route besides none at all."""
+    by_member = [pair.shared.id, pair.a.people["removed"].id, pair.b.people["admin"].id]
+    return {
+        "web.members_list": _member_list_variants("page", 1),
+        "api.list_members": _member_list_variants("page_number", 0),
+        "web.activity": [
+            {},
+            {"page": 2},
+            *({"member": user_id} for user_id in by_member),
+        ],
+    }
+
+
+@dataclass
+class Scan:
+    """Every answer read, and what it showed."""
+
+    answers: int = 0
+    rules: set[str] = field(default_factory=set)
+    leaks: list[str] = field(default_factory=list)
+    seen: str = ""  # every answer, lower case, for the A-side sanity check
+
+    def read(self, label: str, response: Any) -> str:
+        text = answer_text(response)
+        self.answers += 1
+        if B_TAG in text:
+            at = text.index(B_TAG)
+            self.leaks.append(f"{label} -> {response.status_code}: ...{text[at - 80 : at + 60]}...")
+        self.seen += text
+        return text
+
+
+@dataclass(frozen=True)
+class Request:
+    rule: str
+    endpoint: str
+    path: str
+    transport: str  # web, web-htmx (the partial), cookie or bearer (the API)
+    plain: bool  # no query string
+
+
+def _requests(app: Flask, pair: Pair) -> Iterator[Request]:
+    """Every GET of the url map, with its query variants, by every transport that serves it."""
+    arguments = url_arguments(pair)
+    variants = query_variants(pair)
+    rules = list(iter_get_rules(app))
+    # The state-changing GET leave last: A's owner is A's last owner, so it is refused (409).
+    rules.sort(key=lambda rule: rule.endpoint == "api.leave_organization")
+    for rule in rules:
+        api = rule.endpoint.startswith("api.")
+        for query in variants.get(rule.endpoint, [{}]):
+            path = build_url(app, rule.endpoint, "GET", arguments, query)
+            for transport in ("cookie", "bearer") if api else ("web", "web-htmx"):
+                yield Request(rule.rule, rule.endpoint, path, transport, not query)
+
+
+# What the pages and answers of A (with no query string) must show of A.
+EXPECTED_A: dict[str, Callable[[Side], list[str]]] = {
+    "web.my_organizations": lambda side: [side.org_name],
+    "web.organization": lambda side: [side.org_name],
+    "web.members_list": lambda side: [u.name for u in side.current()],
+    "web.activity": lambda side: [side.old_name, side.people["removed"].email],
+    "web.tokens_page": lambda side: [side.token_name],
+    "api.list_organizations": lambda side: [side.org_name],
+    "api.get_organization": lambda side: [side.org_name],
+    "api.list_members": lambda side: [u.email for u in side.current()],
+}
+
+
+def test_owner_of_one_organization_sees_nothing_of_another(app):
+    pair = build_pair()
+    a = pair.a
+    session = session_caller(app, a.owner)
+    bearer = Caller(app.test_client(), bearer=a.token_text)
+    before = snapshot()
+    scan = Scan()
+    for request in _requests(app, pair):
+        if request.transport == "bearer":
+            response = bearer.get(request.path)
+        else:  # the session; X-CSRFToken too, which the state-changing GET leave needs
+            headers = {"X-CSRFToken": session.csrf or ""}
+            if request.transport == "web-htmx":
+                headers.update(HX)
+            response = session.get(request.path, headers)
+        scan.rules.add(request.rule)
+        text = scan.read(f"{request.transport} GET {request.path}", response)
+        assert response.status_code < 500, f"{request.path}: {response.status_code}"
+        if request.plain and request.transport in ("web", "cookie"):
+            for expected in EXPECTED_A.get(request.endpoint, lambda side: [])(a):
+                assert expected.lower() in text, f"{request.path} does not show A's {expected!r}"
+    print(  # the figures the issue asks for, under pytest -s
+        f"\ntenant isolation: {scan.answers} answers read from {len(scan.rules)} GET routes "
+        f"(dashboard full and htmx, API by cookie and by Bearer, with query variants)"
+    )
+    assert not scan.leaks, "B's data shown to A's owner:\n" + "\n".join(scan.leaks)
+    unseen = [marker for marker in a.markers() if marker.lower() not in scan.seen]
+    assert not unseen, f"A's own strings never shown (is the scan reading anything?): {unseen}"
+    assert not differences(before, snapshot()), "reading changed rows"
+
+
+def test_every_get_route_is_scanned(app):
+    """The scan takes its routes from the url map; the query variants name real endpoints."""
+    pair = build_pair()
+    scanned = {request.rule for request in _requests(app, pair)}
+    assert scanned == {rule.rule for rule in iter_get_rules(app)}
+    endpoints = {endpoint for endpoint, _ in route_keys(app)}
+    assert set(query_variants(pair)) <= endpoints
+    assert set(EXPECTED_A) <= endpoints
+
+
+def test_unknown_url_argument_fails_the_scan(app):
+    """A route with an argument the scan cannot fill makes it fail, not skip the route."""
+    app.add_url_rule("/orgs/<int:org_id>/widgets/<int:widget_id>", "widget", lambda **_: "")
+    with pytest.raises(pytest.fail.Exception, match="widget_id"):
+        list(_requests(app, build_pair()))
+
+
+# -- A's owner asks for B's routes ------------------------------------------------------------
+
+
+def _org_routes(app: Flask) -> list[Route]:
+    """Every route of ROUTES that belongs to an organization, and HEAD of its GETs."""
+    found = [route for route in ROUTES if route.access.kind is Kind.ORG]
+    return [*found, *(route.head() for route in found if route.method == "GET")]
+
+
+def test_every_route_with_an_organization_in_its_url_is_asked(app):
+    org_routes = {(route.endpoint, route.method) for route in _org_routes(app)}
+    with_org = {
+        (rule.endpoint, method)
+        for rule in app.url_map.iter_rules()
+        if set(rule.arguments) & ORG_ARGUMENTS
+        for method in (rule.methods or set()) - {"OPTIONS"}
+    }
+    assert with_org <= org_routes, f"no request for {sorted(with_org - org_routes)}"
+
+
+def test_owner_of_one_organization_gets_not_found_for_another(app):
+    pair = build_pair()
+    b = pair.b
+    refs = {  # B's world: B's ids and names
+        "org": b.org_id,
+        "org_name": b.org_name,
+        "target": b.people["contributor"].id,
+        "owner2": b.owner.id,
+        "newcomer": pair.outsider.id,
+        "newcomer_email": pair.outsider.email,
+    }
+    session = session_caller(app, pair.a.owner)
+    bearer = Caller(app.test_client(), bearer=pair.a.token_text)
+    before = snapshot()
+    wrong = []
+    asked = 0
+    for route in _org_routes(app):
+        path = route_url(app, route, refs)
+        for name, caller in [("session", session), ("bearer", bearer)][: 2 if route.api else 1]:
+            response = caller.send(route, path, refs)
+            asked += 1
+            text = answer_text(response)
+            if response.status_code != 404:
+                wrong.append(f"{name} {route} {path}: {response.status_code}, expected 404")
+            if B_TAG in text:
+                wrong.append(f"{name} {route} {path}: the answer shows B's data")
+            if route.api and response.mimetype != "application/problem+json":
+                wrong.append(f"{name} {route} {path}: {response.mimetype}")
+    print(f"\ntenant isolation: {asked} requests for B's routes by B's ids")
+    assert not wrong, "\n".join(wrong)
+    assert not differences(before, snapshot())
