@@ -1,7 +1,8 @@
 """Errors as RFC 9457 problem details (application/problem+json): the API's one status table.
 
 Every error the API answers goes through here: domain errors (``STATUS``), HTTP errors (404 for
-an unknown route, 405, 413, 415...), CSRF failures, and unexpected exceptions (500).
+an unknown route, 405, 413, 415...), CSRF failures, an unreachable database (503) and unexpected
+exceptions (500).
 """
 
 from __future__ import annotations
@@ -27,6 +28,12 @@ from webapp.services.errors import (
 )
 
 PROBLEM_JSON = "application/problem+json"
+
+# Shared with the dashboard (web/errors.py), so both fronts say the same thing.
+UNEXPECTED_DETAIL = "Something went wrong on our side. Nothing was changed."
+UNAVAILABLE_DETAIL = (
+    "The database is unavailable right now. Nothing was changed; try again shortly."
+)
 
 # The one table: the first class an error is an instance of decides its status.
 STATUS: list[tuple[type[DomainError], int]] = [
@@ -102,12 +109,15 @@ def http_problem(error: HTTPException) -> Response:
 
 
 def unexpected_problem() -> Response:
-    return problem(
-        500,
-        "Internal Server Error",
-        "Something went wrong on our side. Nothing was changed.",
-        "internal_error",
-    )
+    return problem(500, _title(500), UNEXPECTED_DETAIL, "internal_error")
+
+
+def unavailable_problem(retry_after: int) -> Response:
+    """503 ``service_unavailable``: the database could not be reached, so the request was rolled
+    back; ``Retry-After`` (seconds) says when trying again makes sense."""
+    response = problem(503, _title(503), UNAVAILABLE_DETAIL, "service_unavailable")
+    response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 def invalid_input(error: ValidationError) -> InvalidInput:

@@ -3,18 +3,34 @@
 The one place where the dashboard decides a status for a domain error. A view that can show
 the error in place (a row, a form, the bulk bar) calls ``in_place``; everything else reaches the
 handlers below: a page for a plain request, a message in the live region for htmx.
+
+Faults (DESIGN §7) are answered here for the whole app, ``/api`` included: a database that
+cannot be reached is a 503 with ``Retry-After``, anything else unexpected a 500; both roll the
+transaction back first. Nothing on the way out may need the database (it may be what failed):
+the error page reads no user, rolling back never raises, and should the page itself fail to
+render, a fixed HTML page is sent. Every answer still goes through the ``after_request`` hooks,
+so it carries the security headers.
 """
 
 from __future__ import annotations
 
 import json
 
-from flask import Flask, Response, make_response, render_template, request
+from flask import Flask, Response, current_app, make_response, render_template, request
 from flask_wtf import FlaskForm
-from werkzeug.exceptions import HTTPException, InternalServerError
+from markupsafe import escape
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
 from webapp.api import is_api_path
-from webapp.api.problems import http_problem, unexpected_problem
+from webapp.api.problems import (
+    UNAVAILABLE_DETAIL,
+    UNEXPECTED_DETAIL,
+    http_problem,
+    unavailable_problem,
+    unexpected_problem,
+)
 from webapp.extensions import db
 from webapp.services.errors import (
     Conflict,
@@ -26,6 +42,10 @@ from webapp.services.errors import (
     UnprocessableIds,
 )
 from webapp.web.htmx import is_htmx
+
+# Seconds a client should wait before retrying after a 503: a database restart or fail-over
+# usually takes a few seconds, and retrying sooner only adds load.
+RETRY_AFTER_SECONDS = 5
 
 STATUS: list[tuple[type[DomainError], int]] = [
     (InvalidInput, 400),
@@ -70,21 +90,102 @@ def attach_to_form(form: FlaskForm, error: DomainError) -> int:
     return status
 
 
-def _error_response(status: int, title: str, message: str) -> Response:
+def is_database_unavailable(error: BaseException) -> bool:
+    """Whether ``error`` means the database could not be used right now (503), not a bug (500).
+
+    ``OperationalError`` is the DBAPI's class for failures outside the program's control: a
+    refused or dropped connection, a server shutting down, a lock or statement timeout, a
+    deadlock. Any other DBAPI error raised on a connection found dead counts too, and so does
+    the pool's timeout (every connection busy). Everything else stays a 500.
+    """
+    if isinstance(error, (OperationalError, PoolTimeoutError)):
+        return True
+    return isinstance(error, DBAPIError) and error.connection_invalidated
+
+
+def _end_transaction() -> None:
+    """Roll back whatever the request had open, without ever raising.
+
+    A rollback needs the server, so when the connection is what broke it can fail too. The
+    connection is then thrown away (invalidated) rather than returned to the pool, which leaves
+    the session empty for the teardown and gives the next request a fresh connection.
+    """
+    try:
+        db.session.rollback()
+    except Exception as error:
+        current_app.logger.warning("rollback failed, discarding the connection: %s", _cause(error))
+        try:
+            db.session.invalidate()
+        except Exception:
+            current_app.logger.exception("could not discard the database connection")
+
+
+def _cause(error: BaseException) -> str:
+    """The driver's message (not the SQL or its parameters, which may hold personal data)."""
+    original = getattr(error, "orig", None) or error
+    return f"{type(original).__name__}: {original}".strip()
+
+
+# Sent when even the error page fails to render: fixed markup, nothing that can fail.
+FALLBACK_PAGE = """<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>{title} · Roster</title></head>
+<body><main><h1>{title}</h1><p>{message}</p><p><a href="/">Roster</a></p></main></body>
+</html>
+"""
+
+
+def _error_page(status: int, title: str, message: str, *, fault: bool) -> str:
+    """The error page. A refusal (403, 404...) keeps the site's navigation; a fault does not.
+
+    A fault (500, 503) may be the database's, so its page needs nothing from it: not
+    render_template, whose context processors include Flask-Login's, which loads the signed-in
+    user from the database for every template; only these values and url_for, in a layout of
+    its own. Should even that fail, a fixed page is sent.
+    """
+    try:
+        context = {"status": status, "title": title, "message": message, "fault": fault}
+        if fault:
+            return current_app.jinja_env.get_template("errors/error.html").render(**context)
+        return render_template("errors/error.html", **context)
+    except Exception:
+        current_app.logger.exception("the error page failed to render")
+        return FALLBACK_PAGE.format(title=escape(title), message=escape(message))
+
+
+def _error_response(status: int, title: str, message: str, *, fault: bool = False) -> Response:
     if is_htmx():
         # Nothing to swap where the request came from: say it in the page's live region.
         response = make_response("", status)
         response.headers["HX-Reswap"] = "none"
         response.headers["HX-Trigger"] = json.dumps({"roster:error": {"message": message}})
     else:
-        # error_page: the page must not query anything (the switcher), or a failing database
-        # would fail the error page too.
-        body = render_template(
-            "errors/error.html", status=status, title=title, message=message, error_page=True
-        )
-        response = make_response(body, status)
+        response = make_response(_error_page(status, title, message, fault=fault), status)
     response.vary.add("HX-Request")
     return response
+
+
+def fault_response(error: BaseException, *, logged: bool = False) -> Response:
+    """Answer an exception no handler expected: roll back, log (unless ``logged``), 503 or 500.
+
+    503 (with ``Retry-After``) when the database is unavailable, 500 for anything else; as
+    problem+json under ``/api``, an htmx message or the error page elsewhere. Never raises.
+    """
+    _end_transaction()
+    if is_database_unavailable(error):
+        if not logged:
+            # One line, not a traceback per request while the database is away.
+            current_app.logger.error("database unavailable, answering 503: %s", _cause(error))
+        if is_api_path(request.path):
+            return unavailable_problem(RETRY_AFTER_SECONDS)
+        response = _error_response(503, ServiceUnavailable().name, UNAVAILABLE_DETAIL, fault=True)
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
+    if not logged:
+        current_app.logger.error("unhandled error", exc_info=error)
+    if is_api_path(request.path):
+        return unexpected_problem()
+    return _error_response(500, InternalServerError().name, UNEXPECTED_DETAIL, fault=True)
 
 
 def init_app(app: Flask) -> None:
@@ -98,18 +199,22 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:
+        original = getattr(error, "original_exception", None)
+        if isinstance(error, InternalServerError) and original is not None:
+            # Flask's last resort (an exception raised by a handler or an after_request hook),
+            # which Flask has logged: still our own answer, and 503 if the database was the cause.
+            return fault_response(original, logged=True)
         if is_api_path(request.path):  # never an HTML page under /api
             return http_problem(error)
         return _error_response(error.code or 500, error.name, error.description or "")
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> Response:
-        db.session.rollback()
-        app.logger.exception("unhandled error", exc_info=error)
-        if is_api_path(request.path):
-            return unexpected_problem()
-        return _error_response(
-            500,
-            InternalServerError().name,
-            "Something went wrong on our side. Nothing was changed.",
-        )
+        return fault_response(error)
+
+    @app.teardown_appcontext
+    def _release_database(_error: BaseException | None) -> None:
+        # Runs before Flask-SQLAlchemy's own teardown (teardowns run in reverse order), whose
+        # rollback raises if the connection died after the response was made: the exception
+        # would reach the WSGI server, which would answer 500 in place of the finished answer.
+        _end_transaction()

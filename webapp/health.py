@@ -1,0 +1,85 @@
+"""Probes for load balancers and orchestrators: ``/healthz`` and ``/readyz``.
+
+``/healthz`` says the process is up and serving: 200 always, touching nothing else, so a
+database outage never makes an orchestrator restart processes that are fine. ``/readyz`` says
+the process can do useful work: 200 when the database answers ``SELECT 1`` and, when the
+rate-limit storage is Redis (``ROSTER_REDIS_URL``), Redis answers ``PING``; else 503, so the
+balancer sends traffic elsewhere.
+
+Both are outside ``/api`` and the dashboard: no authentication, no CSRF (GET and HEAD only), no
+rate limit, and ``Cache-Control: no-store`` so no cache answers in the app's place. Bodies name
+the checks and their outcome, never a cause: the probes are public, and a driver message or a
+connection string would tell anyone what stands behind the app. The cause goes to the log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import Blueprint, Flask, Response, current_app, json
+from sqlalchemy import text
+
+from webapp.extensions import db, limiter
+
+bp = Blueprint("health", __name__)
+
+OK = "ok"
+UNAVAILABLE = "unavailable"
+
+
+def _answer(status: int, body: dict[str, object]) -> Response:
+    response = Response(json.dumps(body), status=status, mimetype="application/json")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    return _answer(200, {"status": OK})
+
+
+@bp.get("/readyz")
+def readyz() -> Response:
+    """200 with every check ``ok``; 503 when any check fails (the body says which)."""
+    checks = {"database": _run("database", _database)}
+    if _redis_configured():
+        checks["redis"] = _run("redis", _redis)
+    ready = all(outcome == OK for outcome in checks.values())
+    body = {"status": OK if ready else UNAVAILABLE, "checks": checks}
+    return _answer(200 if ready else 503, body)
+
+
+def _run(name: str, check: Callable[[], None]) -> str:
+    try:
+        check()
+    except Exception as error:
+        current_app.logger.warning("readiness check %r failed: %s", name, _cause(error))
+        return UNAVAILABLE
+    return OK
+
+
+def _cause(error: BaseException) -> str:
+    original = getattr(error, "orig", None) or error  # the driver's message, without the SQL
+    return f"{type(original).__name__}: {original}".strip()
+
+
+def _database() -> None:
+    # A connection of its own, not the request's session: nothing of the request to roll back,
+    # and the pool's pre-ping replaces a stale connection before SELECT 1 runs.
+    with db.engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+
+
+def _redis_configured() -> bool:
+    return str(current_app.config.get("RATELIMIT_STORAGE_URI", "")).startswith("redis")
+
+
+def _redis() -> None:
+    # The limiter's own storage: the same URL, options and connection pool the limits use.
+    if not limiter.storage.check():
+        raise ConnectionError("the rate-limit storage did not answer PING")
+
+
+def init_app(app: Flask) -> None:
+    limiter.exempt(bp)  # a probe is never throttled, whatever default limits come later
+    app.register_blueprint(bp)
