@@ -35,6 +35,7 @@ from webapp.services import members, organizations, tokens, users
 from webapp.services.permissions import Action
 
 from .conftest import PASSWORD
+from .design import DESIGN_SUSPENDED, DESIGN_TABLE
 from .routes_support import (
     ROUTES,
     Caller,
@@ -46,21 +47,6 @@ from .routes_support import (
     session_caller,
     snapshot,
 )
-
-# DESIGN §3, transcribed: which roles may take each action, and what a suspension leaves.
-OW, AD, CO, AC, VI = Role.OWNER, Role.ADMIN, Role.CONTRIBUTOR, Role.ACCOUNTING, Role.VIEWER
-DESIGN_TABLE: dict[Action, set[Role]] = {
-    Action.VIEW: {OW, AD, CO, AC, VI},
-    Action.VIEW_ROLE: {OW, AD, CO, AC, VI},
-    Action.VIEW_SUMMARY: {OW, AD, AC},
-    Action.RENAME: {OW, AD},
-    Action.DELETE: {OW},
-    Action.MANAGE_MEMBERS: {OW, AD},
-    Action.MANAGE_OWNERS: {OW},
-    Action.VIEW_AUDIT: {OW, AD},
-    Action.LEAVE: {OW, AD, CO, AC, VI},
-}
-DESIGN_SUSPENDED = {Action.VIEW_ROLE, Action.LEAVE}
 
 
 @dataclass(frozen=True)

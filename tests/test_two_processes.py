@@ -21,10 +21,9 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 
 import pytest
-from sqlalchemy import select
 
 from webapp.extensions import db
-from webapp.models import Membership, Role, User, Via
+from webapp.models import Role, User, Via
 from webapp.services import tokens
 
 from .cli.test_serve import (
@@ -37,7 +36,7 @@ from .cli.test_serve import (
     serve_env,
     serving,
 )
-from .services.test_last_owner import PLAN, RaceReport, active_owners
+from .services.test_last_owner import PLAN, RaceReport, active_owners, judge_round
 
 WORKERS = 2  # per server: allowed, since the limits are kept in Redis
 LIMIT = 4  # wrong passwords per email per minute
@@ -189,27 +188,7 @@ def test_concurrent_changes_through_both_servers_keep_an_active_owner(
         results = _race(servers, org_id, people, plan)
         if active_owners(org_id) == 0:
             report.violations += 1
-        final = {
-            user_id: (role, active)
-            for user_id, role, active in db.session.execute(
-                select(Membership.user_id, Membership.role, Membership.is_active).where(
-                    Membership.organization_id == org_id
-                )
-            )
-        }
-        still_owner = {
-            key: final.get(uid) == (Role.OWNER, True) for key, (uid, _) in people.items()
-        }
-        still_member = {key: uid in final for key, (uid, _) in people.items()}
-        for (change, actor_key, target_key), outcome in zip(plan, results, strict=True):
-            report.outcomes[outcome.split(":")[0]] += 1
-            explained = (
-                outcome in ("ok", "last_owner")
-                or (outcome in ("forbidden", "not_found") and not still_owner[actor_key])
-                or (outcome == "not_members" and not still_member[target_key])
-            )
-            if not explained:
-                report.unexplained.append(f"{actor_key} {change} {target_key}: {outcome}")
+        judge_round(report, org_id, {key: uid for key, (uid, _) in people.items()}, plan, results)
     print(
         f"\ntwo servers, {db.engine.dialect.name}: {report.violations}/{ROUNDS} rounds without an "
         f"active owner; {len(report.unexplained)} unexplained; {dict(report.outcomes)}"

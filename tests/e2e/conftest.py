@@ -12,6 +12,7 @@ import re
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,9 +40,9 @@ class _QuietHandler(WSGIRequestHandler):
         """Requests are not logged: the journeys' assertions say what happened."""
 
 
-@pytest.fixture
-def live_server(app: Flask) -> Iterator[str]:
-    """The ``app`` fixture's app (same database URL) on 127.0.0.1 and a free port."""
+@contextmanager
+def served(app: Flask) -> Iterator[str]:
+    """``app`` on 127.0.0.1 and a free port, served from a thread while the block runs."""
     server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler)
     thread = threading.Thread(target=server.serve_forever, name="e2e-server", daemon=True)
     thread.start()
@@ -51,6 +52,13 @@ def live_server(app: Flask) -> Iterator[str]:
         server.shutdown()
         thread.join(timeout=10)
         server.server_close()
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[str]:
+    """The ``app`` fixture's app (same database URL) on 127.0.0.1 and a free port."""
+    with served(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

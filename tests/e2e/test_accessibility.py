@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,9 +27,9 @@ import pytest
 from argon2 import PasswordHasher, profiles
 from flask import Flask
 from playwright.sync_api import Browser, Page, expect
-from werkzeug.serving import WSGIRequestHandler, make_server
 
 from tests.conftest import _schema_ready, empty_tables, reset_schema
+from tests.e2e.conftest import served
 from webapp import create_app
 from webapp.extensions import db
 from webapp.models import Role, Via
@@ -222,22 +221,10 @@ def world(scan_app: Flask) -> World:
     return World(org.id, globex.id, {OWNER: owner.email, VIEWER: viewer.email})
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        """Not logged: the scans' assertions say what happened."""
-
-
 @pytest.fixture(scope="module")
 def scan_server(scan_app: Flask) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, scan_app, threaded=True, request_handler=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, name="axe-server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
+    with served(scan_app) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

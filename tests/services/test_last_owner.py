@@ -141,10 +141,8 @@ def race(
             try:
                 CHANGES[change](actor, target, org_id)
                 outcome = "ok"
-            except LastOwner:
-                outcome = "last_owner"
-            except (Forbidden, NotFound, NotMembers) as error:
-                outcome = type(error).__name__
+            except (LastOwner, Forbidden, NotFound, NotMembers) as error:
+                outcome = error.code  # the same words as the API's problem codes
             except Exception as error:  # the report is the point: name whatever went wrong
                 outcome = f"error: {type(error).__name__}: {str(error)[:120]}"
             finally:
@@ -180,26 +178,42 @@ def run_rounds(app: Flask, make_user, make_org, add_member, rounds: int = ROUNDS
         owners_left = active_owners(org.id)
         if owners_left == 0:
             report.violations += 1
-        final = {
-            user_id: (role, active)
-            for user_id, role, active in db.session.execute(
-                select(Membership.user_id, Membership.role, Membership.is_active).where(
-                    Membership.organization_id == org.id
-                )
-            )
-        }
-        still_owner = {key: final.get(uid) == (Role.OWNER, True) for key, uid in people.items()}
-        still_member = {key: uid in final for key, uid in people.items()}
-        for (change, actor_key, target_key), outcome in zip(plan, results, strict=True):
-            report.outcomes[outcome.split(":")[0]] += 1
-            explained = (
-                outcome in ("ok", "last_owner")
-                or (outcome in ("Forbidden", "NotFound") and not still_owner[actor_key])
-                or (outcome == "NotMembers" and not still_member[target_key])
-            )
-            if not explained:
-                report.unexplained.append(f"{actor_key} {change} {target_key}: {outcome}")
+        judge_round(report, org.id, people, plan, results)
     return report
+
+
+def judge_round(
+    report: RaceReport,
+    org_id: int,
+    people: dict[str, int],
+    plan: list[tuple[str, str, str]],
+    results: list[str],
+) -> None:
+    """Count a round's outcomes, and note each one no rule explains given how the round ended.
+
+    Outcomes are "ok" or a domain error's code (the API's problem codes): "last_owner" is always
+    explained; "forbidden" / "not_found" when the actor is no longer an active owner at the end
+    (an earlier request of the round took it away); "not_members" when the target left.
+    """
+    final = {
+        user_id: (role, active)
+        for user_id, role, active in db.session.execute(
+            select(Membership.user_id, Membership.role, Membership.is_active).where(
+                Membership.organization_id == org_id
+            )
+        )
+    }
+    still_owner = {key: final.get(uid) == (Role.OWNER, True) for key, uid in people.items()}
+    still_member = {key: uid in final for key, uid in people.items()}
+    for (change, actor_key, target_key), outcome in zip(plan, results, strict=True):
+        report.outcomes[outcome.split(":")[0]] += 1
+        explained = (
+            outcome in ("ok", "last_owner")
+            or (outcome in ("forbidden", "not_found") and not still_owner[actor_key])
+            or (outcome == "not_members" and not still_member[target_key])
+        )
+        if not explained:
+            report.unexplained.append(f"{actor_key} {change} {target_key}: {outcome}")
 
 
 def test_invariant_holds_under_concurrent_requests(app, make_user, make_org, add_member):

@@ -11,21 +11,7 @@ from webapp.services import audit, members, organizations
 from webapp.services.errors import Forbidden, NotFound
 from webapp.services.permissions import PERMISSIONS, SUSPENDED_ACTIONS, Action
 
-OW, AD, CO, AC, VI = Role.OWNER, Role.ADMIN, Role.CONTRIBUTOR, Role.ACCOUNTING, Role.VIEWER
-
-# Transcribed from DESIGN §3, not derived from the code under test.
-DESIGN_TABLE: dict[Action, set[Role]] = {
-    Action.VIEW: {OW, AD, CO, AC, VI},
-    Action.VIEW_ROLE: {OW, AD, CO, AC, VI},
-    Action.VIEW_SUMMARY: {OW, AD, AC},
-    Action.RENAME: {OW, AD},
-    Action.DELETE: {OW},
-    Action.MANAGE_MEMBERS: {OW, AD},
-    Action.MANAGE_OWNERS: {OW},
-    Action.VIEW_AUDIT: {OW, AD},
-    Action.LEAVE: {OW, AD, CO, AC, VI},
-}
-DESIGN_SUSPENDED = {Action.VIEW_ROLE, Action.LEAVE}
+from ..design import DESIGN_SUSPENDED, DESIGN_TABLE
 
 
 def test_permission_data_is_the_design_table():
