@@ -10,6 +10,14 @@ from typing import Any
 
 DEFAULT_MAX_CONTENT_LENGTH = 1024 * 1024  # 10,000 ids as JSON fit in well under 1 MiB.
 
+# What `roster serve` reads of a request before the app sees it (webapp.serving): gunicorn's
+# ceiling for the request line (method, target, version), and its defaults for header fields.
+# Past them the answer is 414 or 431. The OpenAPI document derives the DELETE form's id list
+# maxLength from the request line.
+REQUEST_LINE_MAX = 8190
+HEADER_FIELD_MAX = 8190
+HEADER_FIELDS_MAX = 100
+
 
 class ConfigError(RuntimeError):
     """The settings do not allow the app to start."""

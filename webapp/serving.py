@@ -29,16 +29,8 @@ from gunicorn.workers.sync import SyncWorker
 
 from webapp.api import is_api_path
 from webapp.api.problems import PROBLEM_JSON, problem
+from webapp.config import HEADER_FIELD_MAX, HEADER_FIELDS_MAX, REQUEST_LINE_MAX
 from webapp.security import HEADERS
-
-# The longest request line (method, target, version; CRLF excluded) the server reads: gunicorn's
-# own ceiling, so the longest URL it can take. A longer one is answered 414. The OpenAPI
-# document derives the DELETE form's `user_ids` maxLength from it.
-REQUEST_LINE_MAX = 8190
-# The largest header field (name, value and CRLF) and the most fields: gunicorn's defaults,
-# set explicitly so the 431 answer can say them. Past either, the answer is 431.
-HEADER_FIELD_MAX = 8190
-HEADER_FIELDS_MAX = 100
 
 # Enough of the request's first bytes to read the method and where the target starts.
 HEAD_BYTES = 512

@@ -97,7 +97,7 @@ def test_ids_written_with_a_zero_fraction_are_read_exactly(team, api, make_user)
     )
     assert far.status_code == 422  # no such user: the exact id, not ...992
     assert far.get_json()["user_ids"] == [9007199254740993]
-    for number in ("1e400", "1.5", "1e-3"):
+    for number in ("1e400", "-1e30", "1.5", "1e-3"):
         refused = api(team.owner).post(
             f"/api/organizations/{team.org.id}/users",
             data=f'{{"user_ids": [{number}]}}',
@@ -105,6 +105,15 @@ def test_ids_written_with_a_zero_fraction_are_read_exactly(team, api, make_user)
         )
         assert refused.status_code == 400, number
         assert [e["field"] for e in refused.get_json()["errors"]] == ["user_ids.0"], number
+    # An exponent no decimal can hold is not a number JSON can mean: 400, never a 500.
+    for number in ("1e9999999999999999999", "1e-9999999999999999999"):
+        refused = api(team.owner).post(
+            f"/api/organizations/{team.org.id}/users",
+            data=f'{{"user_ids": [{number}]}}',
+            headers={"Content-Type": "application/json"},
+        )
+        assert refused.status_code == 400, number
+        assert refused.get_json()["errors"] == [{"field": "body", "message": "is not valid JSON"}]
 
 
 @pytest.mark.parametrize("segment", ["1,,x", "23,,x", "x", "0", "1;2", "-1", "1,2,"])

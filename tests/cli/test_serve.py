@@ -30,8 +30,9 @@ from urllib.parse import urlencode
 import pytest
 
 from webapp.cli import _redacted
+from webapp.config import REQUEST_LINE_MAX
 from webapp.services.values import ID_MAX
-from webapp.serving import REQUEST_LINE_MAX, wants_problem
+from webapp.serving import wants_problem
 
 ROSTER = str(Path(sys.executable).parent / "roster")
 SECRET_KEY = "s" * 40

@@ -202,7 +202,12 @@ def test_an_admin_sees_no_control_that_could_only_be_refused(open_session, crowd
     expect(owner_row.locator("select")).to_have_count(0)
     expect(owner_row.get_by_role("button")).to_have_count(0)
     expect(owner_row.get_by_role("checkbox")).to_be_disabled()
-    expect(owner_row).to_contain_text("Only an owner can change an owner.")
+    expect(owner_row).to_contain_text(
+        "Only an owner can grant OWNER or change an owner's membership."
+    )
+    # Every member matching the (unfiltered) list includes the owner: offered disabled, with why.
+    expect(page.get_by_label(re.compile(r"All \d+ members"))).to_be_disabled()
+    expect(page.locator("#all-matching-why")).to_contain_text("These include 1 OWNER member.")
     for menu in (page.locator("#bulk-role"), page.locator(".add-form select[name=role]")):
         expect(menu.locator("option[value=OWNER]")).to_have_count(0)
 

@@ -181,23 +181,37 @@ def test_a_filter_with_no_results_shows_no_bulk_bar(browser_for, team):
 
 
 def test_an_admin_is_offered_only_what_an_admin_may_do_and_told_why(app, browser_for, team):
-    html = browser_for(team.admin).get(f"/orgs/{team.org.id}/members").text
+    admin = browser_for(team.admin)
+    html = admin.get(f"/orgs/{team.org.id}/members").text
     owner_row = _row(html, team.owner.id)
     assert "role-select" not in owner_row and "Suspend" not in owner_row
     assert 'name="user_ids"' not in owner_row  # cannot be selected for a bulk change
     assert re.search(r'<input type="checkbox" disabled[^>]*aria-describedby="why-\d+"', owner_row)
-    assert "Only an owner can change an owner." in owner_row
+    assert "Only an owner can grant OWNER or change an owner&#39;s membership." in owner_row
     person_row = _row(html, team.people[0].id)
     assert "role-select" in person_row and ">Suspend<" in person_row
     assert 'value="OWNER"' not in person_row
     for form in ("bulk-role", "role"):  # the bulk bar's and the add form's role menus
         menu = re.search(rf'<select id="{form}" name="role"[^>]*>(.*?)</select>', html, re.S)
         assert menu and "OWNER" not in menu.group(1) and "ADMIN" in menu.group(1), form
+    # "Every member matching": the unfiltered list has the owner in it, so it could only be
+    # refused; the admin is told why, and filtering by a role brings it back.
+    matching = re.search(r'<input[^>]*class="all-matching"[^>]*>', html)
+    assert matching and "disabled" in matching.group(0), html
+    assert "These include 1 OWNER member. Only an owner can grant OWNER" in html
+    filtered = admin.get(f"/orgs/{team.org.id}/members?role=CONTRIBUTOR").text
+    matching = re.search(r'<input[^>]*class="all-matching"[^>]*>', filtered)
+    assert matching and "disabled" not in matching.group(0)
+    searched = admin.get(f"/orgs/{team.org.id}/members?q=olivia").text
+    assert "These include 1 OWNER member." in searched  # a search counts the owners it finds
     owner = app.test_client()
     login(owner, team.owner)
     owner_html = owner.get(f"/orgs/{team.org.id}/members").text
     assert 'value="OWNER"' in _row(owner_html, team.people[0].id)
-    assert "Only an owner can change an owner." not in owner_html
+    assert "Only an owner can" not in owner_html
+    assert "disabled" not in re.search(r'<input[^>]*class="all-matching"[^>]*>', owner_html).group(
+        0
+    )
 
 
 def _row(html: str, user_id: int) -> str:

@@ -21,9 +21,9 @@ from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import models_json_schema
 
 from webapp.api import schemas
+from webapp.config import REQUEST_LINE_MAX
 from webapp.models import Role
 from webapp.services import values
-from webapp.serving import REQUEST_LINE_MAX
 
 REF = "#/components/schemas/{model}"
 PROBLEM = "application/problem+json"
@@ -209,7 +209,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
 
 # The API's own description, not an operation of it.
 UNDOCUMENTED_ENDPOINTS = frozenset({"api.openapi_document", "api.docs"})
-ALWAYS = (401, 429, 500)
+ALWAYS = (401, 429, 500, 503)
 
 # The DELETE form's id list is bounded by the request line `roster serve` reads, not by the
 # 10,000 ids the service takes: what is left of it around the longest organization id.
@@ -233,8 +233,9 @@ _PATH_PARAMETERS: dict[str, dict[str, Any]] = {
             "Comma-separated user ids, like `23,63,34`. At most "
             f"{USER_IDS_PATH_MAX:,} characters: what fits in the {REQUEST_LINE_MAX:,}-byte "
             "request line the server reads, with a 19-digit organization id; that is "
-            f"{_ids_that_fit(19):,} ids of 19 digits or {_ids_that_fit(6):,} of 6 digits. "
-            "A longer URL is answered 414."
+            f"{_ids_that_fit(19):,} ids of 19 digits or {_ids_that_fit(6):,} of 6 digits, with "
+            "the commas as they are (percent-encoded, `%2C` takes three characters). A longer "
+            "URL is answered 414."
         ),
         "schema": {
             "type": "string",
@@ -259,6 +260,13 @@ _ERROR_HEADERS: dict[int, dict[str, Any]] = {
             "schema": {"type": "integer", "minimum": 1},
         }
     },
+    503: {
+        "Retry-After": {
+            "description": "Seconds to wait before trying again.",
+            "required": True,
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    },
 }
 
 _ERROR_DESCRIPTIONS = {
@@ -275,6 +283,7 @@ _ERROR_DESCRIPTIONS = {
     422: "Ids that do not name what the operation needs (`user_ids` lists them).",
     429: "Too many failed token checks from your address.",
     500: "Something went wrong on our side; nothing was changed.",
+    503: "The database is unavailable; nothing was changed. Try again after `Retry-After`.",
 }
 
 

@@ -88,7 +88,9 @@ def json_body(model: type[Body]) -> Body:
         document = json.loads(
             raw.decode("utf-8"), parse_float=Decimal, parse_constant=_no_constants
         )
-    except (UnicodeDecodeError, ValueError, RecursionError):
+    except (UnicodeDecodeError, ValueError, RecursionError, ArithmeticError):
+        # ArithmeticError: decimal.InvalidOperation, for an exponent Decimal cannot hold
+        # (1e9999999999999999999).
         raise InvalidInput.field("body", "is not valid JSON") from None
     try:
         return model.model_validate(document, strict=True)

@@ -147,7 +147,9 @@ def _json_integer(value: Any) -> Any:
         if not value.is_finite() or value != value.to_integral_value():
             raise PydanticCustomError("int_type", "must be a whole number")
         if value.adjusted() >= len(str(values.ID_MAX)):  # before int(): 1e999999 is huge
-            raise PydanticCustomError("int_type", f"must be at most {values.ID_MAX}")
+            raise PydanticCustomError(
+                "int_type", f"must be a whole number between 1 and {values.ID_MAX}"
+            )
         return int(value)
     return value
 

@@ -322,6 +322,28 @@ def resolve_emails(actor: User, org_id: int, emails: Iterable[str]) -> list[int]
     return sorted(found.values())
 
 
+def count_matching(actor: User, org_id: int, query: MemberQuery, *, roles: Iterable[Role]) -> int:
+    """How many members the query's filters match (all pages) with one of ``roles``.
+
+    Any active member may ask. From the organization's counters when only the role is
+    filtered, else one COUNT.
+    """
+    org, _ = require(actor, org_id, Action.VIEW)
+    wanted = set(roles) if query.role is None else set(roles) & {query.role}
+    if not wanted:
+        return 0
+    if not (query.q and query.q.strip()) and query.is_active is None:
+        return sum(getattr(org, ROLE_COUNTERS[role]) for role in wanted)
+    return (
+        db.session.scalar(
+            select(func.count())
+            .select_from(Membership)
+            .where(*_filters(org_id, query), Membership.role.in_(wanted))
+        )
+        or 0
+    )
+
+
 def matching_member_ids(actor: User, org_id: int, query: MemberQuery) -> list[int]:
     """Every member id the query's filters match (all pages), for "select all N matching".
 

@@ -10,8 +10,8 @@ from sqlalchemy import Select, delete, func, select, update
 from webapp.extensions import db
 from webapp.models import Membership, Organization, Role, User, Via, utcnow
 from webapp.services import audit
-from webapp.services.errors import LastOwner
-from webapp.services.permissions import Action, allowed_actions, require
+from webapp.services.errors import Forbidden, LastOwner
+from webapp.services.permissions import Action, allowed_actions, require, roles_allowed_to
 from webapp.services.transactions import write_transaction
 from webapp.services.values import name_sort_key, organization_name
 
@@ -120,6 +120,26 @@ def get_organization(actor: User, org_id: int) -> Account:
     """The organization as the actor sees it. Needs VIEW (an active membership)."""
     org, membership = require(actor, org_id, Action.VIEW)
     return Account.of(org, membership)
+
+
+# The settings page renames and deletes: it is for whoever may do either.
+SETTINGS_ACTIONS = frozenset({Action.RENAME, Action.DELETE})
+
+
+def get_organization_settings(actor: User, org_id: int) -> Account:
+    """The organization as its settings page shows it, to whoever may rename or delete it.
+
+    Raises NotFound as ``require`` does; Forbidden, saying who may, for any other member.
+    """
+    account = get_organization(actor, org_id)
+    if not account.allowed & SETTINGS_ACTIONS:
+        who = {role for action in SETTINGS_ACTIONS for role in roles_allowed_to(action)}
+        names = " and ".join(role.name for role in sorted(who, key=lambda role: role.rank))
+        raise Forbidden(
+            f"Only {names} can change this organization's settings; "
+            f"your role here is {account.role.name}."
+        )
+    return account
 
 
 def get_my_role(actor: User, org_id: int) -> Role:

@@ -124,11 +124,19 @@ def grantable_roles(allowed: frozenset[Action]) -> list[Role]:
     ]
 
 
-def may_change_member(allowed: frozenset[Action], target_role: Role) -> bool:
-    """Whether a member with these allowed actions may change or remove one with this role."""
+def change_refusal(allowed: frozenset[Action], target_role: Role) -> str | None:
+    """Why a member with these allowed actions may not change or remove one with this role, in
+    the words the refusal would use; None when they may."""
     if Action.MANAGE_MEMBERS not in allowed:
-        return False
-    return not _needs_owner_rights(None, (target_role,)) or Action.MANAGE_OWNERS in allowed
+        return Forbidden.default_message
+    if _needs_owner_rights(None, (target_role,)) and Action.MANAGE_OWNERS not in allowed:
+        return OWNERS_ONLY
+    return None
+
+
+def untouchable_roles(allowed: frozenset[Action]) -> list[Role]:
+    """The roles of the members that a member with these allowed actions may not change."""
+    return [role for role in Role if change_refusal(allowed, role) is not None]
 
 
 def roles_allowed_to(action: Action) -> list[Role]:

@@ -10,7 +10,7 @@ from flask_login import current_user
 from webapp.models import Role
 from webapp.services import organizations
 from webapp.services.organizations import Account
-from webapp.services.permissions import Action, may_change_member
+from webapp.services.permissions import Action
 
 bp = Blueprint("web", __name__)
 
@@ -31,7 +31,6 @@ def _globals() -> dict[str, Any]:
         "Role": Role,
         "ROLES": list(Role),
         "my_accounts": _my_accounts,
-        "may_change_member": may_change_member,
         "is_htmx": is_htmx,
     }
 

@@ -6,6 +6,7 @@ action answers with the same page the person was looking at.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from flask import flash, redirect, request, url_for
@@ -15,8 +16,20 @@ from werkzeug.wrappers import Response
 from webapp.models import Role, Via
 from webapp.services import members, organizations
 from webapp.services.errors import DomainError, Forbidden, InvalidInput, NotFound
-from webapp.services.members import PAGE_SIZE_DEFAULT, Member, MemberPage, MemberQuery
-from webapp.services.permissions import Action, grantable_roles
+from webapp.services.members import (
+    PAGE_SIZE_DEFAULT,
+    SORT_DEFAULT,
+    Member,
+    MemberPage,
+    MemberQuery,
+)
+from webapp.services.organizations import Account
+from webapp.services.permissions import (
+    Action,
+    change_refusal,
+    grantable_roles,
+    untouchable_roles,
+)
 from webapp.web import bp
 from webapp.web.errors import attach_to_form, in_place
 from webapp.web.forms import (
@@ -96,17 +109,49 @@ def _members_page(
         account=account,
         allowed=account.allowed,
         grantable=grantable,
+        locked=_locked(account, page.items),
+        matching_refusal=_matching_refusal(org_id, query, account) if show_bulk else None,
         show_bulk=show_bulk,
         query=query,
         page=page,
         columns=COLUMNS,
         sort_labels=SORT_LABELS,
+        sort_default=SORT_DEFAULT,
         page_sizes=PAGE_SIZES,
         page_size_default=PAGE_SIZE_DEFAULT,
         bulk_actions=BULK_ACTIONS,
         list_url=lambda **changes: _list_url(org_id, query, **changes),
         args=query_args(query),
         **context,
+    )
+
+
+def _locked(account: Account, items: Iterable[Member]) -> dict[int, str]:
+    """The rows this user manages members but may not change, with the reason each gives."""
+    if Action.MANAGE_MEMBERS not in account.allowed:
+        return {}
+    return {
+        m.user_id: reason
+        for m in items
+        if (reason := change_refusal(account.allowed, m.role)) is not None
+    }
+
+
+def _matching_refusal(org_id: int, query: MemberQuery, account: Account) -> str | None:
+    """Why "every member matching the filter" can only be refused for this user, if it can.
+
+    The members matched on other pages count too: an admin's list with owners in it.
+    """
+    untouchable = untouchable_roles(account.allowed)
+    if not untouchable:
+        return None
+    count = members.count_matching(me(), org_id, query, roles=untouchable)
+    if not count:
+        return None
+    names = " or ".join(role.name for role in untouchable)
+    return (
+        f"These include {count:,} {names} member{'s' if count != 1 else ''}. "
+        f"{change_refusal(account.allowed, untouchable[0])} Filter by role to select the others."
     )
 
 
@@ -153,6 +198,7 @@ def update_member(org_id: int, user_id: int) -> Response:
             flash(error, "error")
         return _members_page(org_id, query, status=status, page=page, row_errors={user_id: error})
     account = organizations.get_organization(me(), org_id)
+    show_bulk = Action.MANAGE_MEMBERS in account.allowed and page.total_items > 0
     return render(
         "members/index.html",
         "members/_row_answer.html",
@@ -160,7 +206,8 @@ def update_member(org_id: int, user_id: int) -> Response:
         account=account,
         allowed=account.allowed,
         grantable=grantable_roles(account.allowed),
-        show_bulk=Action.MANAGE_MEMBERS in account.allowed and page.total_items > 0,
+        locked=_locked(account, [row] if row else []),
+        show_bulk=show_bulk,
         member=row,
         gone=gone,
         gone_id=user_id,

@@ -8,16 +8,14 @@ from werkzeug.wrappers import Response
 
 from webapp.models import User, Via
 from webapp.services import audit, members, organizations
-from webapp.services.errors import DomainError, Forbidden, InvalidInput
-from webapp.services.permissions import PERMISSIONS, SUSPENDED_ACTIONS, Action, roles_allowed_to
+from webapp.services.errors import DomainError, InvalidInput
+from webapp.services.permissions import PERMISSIONS, SUSPENDED_ACTIONS, Action
 from webapp.web import bp
 from webapp.web.errors import attach_to_form, in_place
 from webapp.web.forms import CreateOrganizationForm, DeleteForm, EmptyForm, RenameForm, parse_ids
 from webapp.web.htmx import is_htmx, render
 
 ACTIVITY_PAGE_SIZE = 25
-# The settings page renames and deletes: it is for whoever may do either.
-SETTINGS_ACTIONS = frozenset({Action.RENAME, Action.DELETE})
 
 # What each permission means to a person reading the role guide.
 ACTION_LABELS: dict[Action, str] = {
@@ -151,13 +149,7 @@ def _settings_page(
     partial: str = "orgs/_rename_form.html",
     renamed: bool = False,
 ) -> Response:
-    account = organizations.get_organization(me(), org_id)
-    if not account.allowed & SETTINGS_ACTIONS:
-        owners = " and ".join(role.name for role in roles_allowed_to(Action.RENAME))
-        raise Forbidden(
-            f"Only {owners} can change this organization's settings; "
-            f"your role here is {account.role.name}."
-        )
+    account = organizations.get_organization_settings(me(), org_id)
     hidden = [
         form
         for form, action in ((rename_form, Action.RENAME), (delete_form, Action.DELETE))
