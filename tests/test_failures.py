@@ -19,8 +19,10 @@ import json
 import os
 import re
 import socket
+import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,12 +31,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import psycopg
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, event, func, make_url, select
+from sqlalchemy import Engine, event, func, make_url, select, text
 from sqlalchemy.engine.interfaces import ExceptionContext
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from webapp import create_app
 from webapp.api.problems import UNAVAILABLE_DETAIL, UNEXPECTED_DETAIL
@@ -43,6 +47,7 @@ from webapp.models import AuditEvent, Organization, User
 from webapp.security import CONTENT_SECURITY_POLICY
 from webapp.services import organizations
 from webapp.services.organizations import Account
+from webapp.web.errors import is_database_unavailable
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
@@ -354,6 +359,82 @@ def test_an_unexpected_error_is_roster_s_500_with_the_security_headers(
         assert UNEXPECTED_DETAIL in response.headers["HX-Trigger"]
     else:
         assert_roster_error_page(body, 500, UNEXPECTED_DETAIL)
+
+
+@pytest.fixture
+def wrong_statement(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug that reaches the database: a statement it refuses (a table that does not exist)."""
+
+    def query_a_missing_table(*args: Any, **kwargs: Any) -> None:
+        db.session.execute(text("SELECT * FROM no_such_table"))
+
+    monkeypatch.setattr(organizations, "get_organization", query_a_missing_table)
+
+
+@pytest.mark.parametrize("kind", ["page", "api"])
+def test_a_statement_the_database_refuses_is_a_bug_not_an_outage(
+    scene, quiet_log, wrong_statement, kind
+):
+    """SQLite calls "no such table" an OperationalError; it is still a 500, not a retryable
+    503 "the database is unavailable" while /readyz says all is well."""
+    response = _read(scene, kind)
+    assert response.status_code == 500, response.get_data(as_text=True)
+    assert "Retry-After" not in response.headers
+    assert_no_trace(response.get_data(as_text=True))
+
+
+def _sqlite_busy() -> Exception:
+    """A real SQLITE_BUSY: a second writer on a file another connection holds for writing."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "busy.db")
+        holder = sqlite3.connect(path, isolation_level=None)
+        waiter = sqlite3.connect(path, isolation_level=None, timeout=0)
+        try:
+            holder.execute("BEGIN IMMEDIATE")
+            waiter.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:
+            return error
+        finally:
+            holder.close()
+            waiter.close()
+    raise AssertionError("the second writer was not refused")
+
+
+def _sqlite_wrong() -> Exception:
+    try:
+        sqlite3.connect(":memory:").execute("SELECT * FROM no_such_table")
+    except sqlite3.OperationalError as error:
+        return error
+    raise AssertionError("the statement was accepted")
+
+
+@pytest.mark.parametrize(
+    ("wrapper", "original", "unavailable"),
+    [
+        (OperationalError, _sqlite_busy, True),
+        (OperationalError, _sqlite_wrong, False),
+        (OperationalError, lambda: psycopg.OperationalError("connection refused"), True),
+        (OperationalError, lambda: psycopg.errors.AdminShutdown("shutting down"), True),
+        (OperationalError, lambda: psycopg.errors.LockNotAvailable("lock timeout"), True),
+        (OperationalError, lambda: psycopg.errors.SerializationFailure("retry"), True),
+        (OperationalError, lambda: psycopg.errors.QueryCanceled("statement timeout"), True),
+        (OperationalError, lambda: psycopg.errors.TooManyConnections("full"), True),
+        (ProgrammingError, lambda: psycopg.errors.UndefinedTable("no such table"), False),
+        (ProgrammingError, lambda: psycopg.errors.SyntaxError("syntax"), False),
+        (IntegrityError, lambda: psycopg.errors.UniqueViolation("taken"), False),
+    ],
+    ids=repr,
+)
+def test_only_an_outage_is_called_one(wrapper, original, unavailable):
+    """503 for what a retry can cure (by the driver's own code), 500 for a statement that is
+    wrong, whichever class the driver files it under."""
+    error = wrapper("SELECT 1", {}, original())
+    assert is_database_unavailable(error) is unavailable
+
+
+def test_a_busy_pool_is_an_outage_and_a_plain_bug_is_not():
+    assert is_database_unavailable(PoolTimeoutError("QueuePool limit reached"))
+    assert not is_database_unavailable(RuntimeError("a bug"))
 
 
 @pytest.mark.parametrize(

@@ -90,17 +90,54 @@ def attach_to_form(form: FlaskForm, error: DomainError) -> int:
     return status
 
 
+# SQLite result codes (``sqlite3.Error.sqlite_errorname``, extended codes included by prefix)
+# that say the database cannot be used right now, rather than that the statement is wrong.
+_SQLITE_UNAVAILABLE = (
+    "SQLITE_BUSY",
+    "SQLITE_LOCKED",
+    "SQLITE_CANTOPEN",
+    "SQLITE_IOERR",
+    "SQLITE_FULL",
+    "SQLITE_PROTOCOL",
+    "SQLITE_READONLY",
+)
+# PostgreSQL SQLSTATE classes and codes of the same kind: connection exceptions (08),
+# insufficient resources (53), system errors (58); shutdown, crash, "cannot connect now" and
+# idle-session timeout (57P01-57P05), statement timeout or cancel (57014), serialization
+# failure (40001), deadlock (40P01), lock not available (55P03).
+_POSTGRES_UNAVAILABLE_CLASSES = ("08", "53", "58")
+_POSTGRES_UNAVAILABLE_CODES = frozenset(
+    {"57P01", "57P02", "57P03", "57P04", "57P05", "57014", "40001", "40P01", "55P03"}
+)
+
+
 def is_database_unavailable(error: BaseException) -> bool:
     """Whether ``error`` means the database could not be used right now (503), not a bug (500).
 
-    ``OperationalError`` is the DBAPI's class for failures outside the program's control: a
-    refused or dropped connection, a server shutting down, a lock or statement timeout, a
-    deadlock. Any other DBAPI error raised on a connection found dead counts too, and so does
-    the pool's timeout (every connection busy). Everything else stays a 500.
+    A connection found dead, the pool's timeout (every connection busy), or a driver error
+    whose code says so: a refused or dropped connection, a server shutting down, a lock or
+    statement timeout, a deadlock, a full disk. A statement the database refuses as wrong ("no
+    such table", a syntax error) is a bug, not an outage: it stays a 500, with its traceback
+    in the log, even where the driver calls it an OperationalError (SQLite does).
     """
-    if isinstance(error, (OperationalError, PoolTimeoutError)):
+    if isinstance(error, PoolTimeoutError):
         return True
-    return isinstance(error, DBAPIError) and error.connection_invalidated
+    if not isinstance(error, DBAPIError):
+        return False
+    if error.connection_invalidated:
+        return True
+    original = error.orig
+    sqlite_name = getattr(original, "sqlite_errorname", None)
+    if sqlite_name is not None:
+        return str(sqlite_name).startswith(_SQLITE_UNAVAILABLE)
+    sqlstate = getattr(original, "sqlstate", None)
+    if sqlstate is None:
+        # No answer from a server at all (psycopg: the connection could not be made).
+        return isinstance(error, OperationalError)
+    return (
+        str(sqlstate)[:2] in _POSTGRES_UNAVAILABLE_CLASSES
+        or sqlstate in _POSTGRES_UNAVAILABLE_CODES
+    )
 
 
 def _end_transaction() -> None:
