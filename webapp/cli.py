@@ -116,17 +116,26 @@ def demo(members: int) -> None:
 )
 @click.option(
     "--workers",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=0),
     envvar="ROSTER_WORKERS",
-    help="Worker processes (ROSTER_WORKERS). Default: 2 x CPUs + 1 with ROSTER_REDIS_URL, "
-    "else 1; more than 1 needs ROSTER_REDIS_URL.",
+    help="Worker processes (ROSTER_WORKERS; 0 or unset: the default). Default: 2 x CPUs + 1 "
+    "with ROSTER_REDIS_URL, else 1; more than 1 needs ROSTER_REDIS_URL.",
 )
-def serve(bind: str, workers: int | None) -> None:
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    envvar="ROSTER_THREADS",
+    default=8,
+    show_default=True,
+    help="Threads per worker (ROSTER_THREADS): requests one worker serves at once.",
+)
+def serve(bind: str, workers: int | None, threads: int) -> None:
     """Serve Roster with gunicorn (production settings).
 
     Refuses several workers without Redis: failure limits kept in memory are counted per
-    process, so N workers would allow N times the limit. Says on stderr how many workers run,
-    where the rate limits are kept and how many proxies are trusted.
+    process, so N workers would allow N times the limit. Each worker serves with threads, so a
+    slow client holds a thread, not the process. Says on stderr how many workers and threads
+    run, where the rate limits are kept and how many proxies are trusted.
     """
     os.environ.setdefault("ROSTER_ENV", "production")
 
@@ -141,8 +150,8 @@ def serve(bind: str, workers: int | None) -> None:
 
     storage = application.config["RATELIMIT_STORAGE_URI"]
     shared = urlsplit(storage).scheme != "memory"
-    if workers is None:
-        workers = (os.cpu_count() or 1) * 2 + 1 if shared else 1
+    if not workers:
+        workers = _cpus() * 2 + 1 if shared else 1
         if not shared:
             click.echo(
                 "One worker: without ROSTER_REDIS_URL the failure limits are counted in this "
@@ -176,11 +185,28 @@ def serve(bind: str, workers: int | None) -> None:
         "the connecting peer's (set ROSTER_TRUSTED_PROXIES=N behind N reverse proxies).",
         err=True,
     )
+    host = bind.rpartition(":")[0].strip("[]")
+    if not proxies and host in ("127.0.0.1", "localhost", "::1"):
+        click.echo(
+            "Note: bound to loopback with no trusted proxy. If a reverse proxy on this host "
+            "forwards to Roster, set ROSTER_TRUSTED_PROXIES=1: otherwise every client has the "
+            "proxy's address, and shares its per-address limits.",
+            err=True,
+        )
     click.echo(
-        f"Serving Roster on http://{bind} with {workers} worker{'s' if workers > 1 else ''}.",
+        f"Serving Roster on http://{bind} with {workers} worker{'s' if workers > 1 else ''} "
+        f"of {threads} thread{'s' if threads > 1 else ''}.",
         err=True,
     )
-    serving.Server(application, serving.gunicorn_options(bind, workers)).run()
+    serving.Server(application, serving.gunicorn_options(bind, workers, threads)).run()
+
+
+def _cpus() -> int:
+    """The CPUs this process may run on (a container's share, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _redacted(url: str) -> str:

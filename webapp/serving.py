@@ -2,10 +2,10 @@
 
 gunicorn reads the request line and the header fields before the app sees anything. When they
 are too long (414, 431) or malformed (400), gunicorn answers by itself, with an HTML page and
-none of the app's headers. ``RosterWorker`` keeps gunicorn's decision (the status) and changes
-the form: RFC 9457 problem+json when the request is for ``/api`` (DESIGN §4: every answer under
-``/api`` is problem+json), the app's kind of error page otherwise, both with the app's security
-headers (``webapp.security.HEADERS``).
+none of the app's headers. ``RosterWorker`` (gunicorn's threaded worker) keeps gunicorn's
+decision (the status) and changes the form: RFC 9457 problem+json when the request is for
+``/api`` (DESIGN §4: every answer under ``/api`` is problem+json), the app's kind of error page
+otherwise, both with the app's security headers (``webapp.security.HEADERS``).
 
 Forwarded headers are interpreted in one place only: the app's ProxyFix, trusting
 ``ROSTER_TRUSTED_PROXIES`` hops (``webapp.security``). gunicorn is told to trust no peer and no
@@ -25,7 +25,7 @@ from urllib.parse import unquote, urlsplit
 from flask import Flask
 from gunicorn import util
 from gunicorn.app.base import BaseApplication
-from gunicorn.workers.sync import SyncWorker
+from gunicorn.workers.gthread import ThreadWorker
 
 from webapp.api import is_api_path
 from webapp.api.problems import PROBLEM_JSON, problem
@@ -76,11 +76,12 @@ _PAGE = """<!doctype html>
 """
 
 
-def gunicorn_options(bind: str, workers: int) -> dict[str, Any]:
+def gunicorn_options(bind: str, workers: int, threads: int) -> dict[str, Any]:
     """The gunicorn settings of ``roster serve``."""
     return {
         "bind": bind,
         "workers": workers,
+        "threads": threads,
         "worker_class": RosterWorker,
         "accesslog": "-",
         "timeout": 30,
@@ -156,15 +157,25 @@ class _Connection:
         return getattr(self._sock, name)
 
 
-class RosterWorker(SyncWorker):  # type: ignore[misc]
-    """gunicorn's sync worker whose own error answers look like the app's (see the module)."""
+class RosterWorker(ThreadWorker):  # type: ignore[misc]
+    """gunicorn's threaded worker whose own error answers look like the app's (see the module).
 
-    def handle(self, listener: socket.socket, client: socket.socket, addr: Any) -> None:
-        if self.cfg.is_ssl:
+    Threads, not one blocking request at a time: a client that opens a connection and sends
+    its request slowly (or never) holds one thread, not the process, so one worker (the default
+    without Redis, where failure limits are counted in its memory) still serves everyone else.
+    """
+
+    def enqueue_req(self, conn: Any) -> None:
+        # Every way a connection reaches a thread (new, kept alive, deferred) passes here.
+        if not self.cfg.is_ssl and not isinstance(conn.sock, _Connection):
             # gunicorn wraps the raw socket in TLS itself; roster serve never configures TLS.
-            super().handle(listener, client, addr)
-            return
-        super().handle(listener, _Connection(client), addr)
+            conn.sock = _Connection(conn.sock)
+        super().enqueue_req(conn)
+
+    def handle(self, conn: Any) -> Any:
+        if isinstance(conn.sock, _Connection) and conn.initialized:
+            conn.sock.head = b""  # a kept-alive connection: what comes next is a new request
+        return super().handle(conn)
 
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
         if not isinstance(client, _Connection):

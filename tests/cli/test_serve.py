@@ -274,19 +274,38 @@ def test_serve_picks_the_workers_and_says_how_limits_hold(request, which):
     """Without --workers: one worker without Redis, 2 x CPUs + 1 with it; said on stderr."""
     served: Served = request.getfixturevalue(which)
     redis = which == "shared_server"
-    expected = (os.cpu_count() or 1) * 2 + 1 if redis else 1
+    expected = len(os.sched_getaffinity(0)) * 2 + 1 if redis else 1
     deadline = time.monotonic() + 60
     while served.stderr().count("Booting worker") < expected:
         assert time.monotonic() < deadline, served.stderr()
         time.sleep(0.2)  # waiting for workers to boot, not a condition under test
     log = served.stderr()
-    assert f"with {expected} worker" in log
+    assert f"with {expected} worker{'s' if expected > 1 else ''} of 8 threads" in log
     assert log.count("Booting worker") == expected
     if redis:
         assert f"Rate limits: in Redis at {REDIS_URL}, shared" in log
     else:
         assert "Rate limits: in this process's memory" in log
         assert "One worker: without ROSTER_REDIS_URL" in log
+
+
+def test_clients_that_never_finish_their_request_do_not_stall_the_server(server):
+    """One worker (the default without Redis) serves with threads: connections that send half a
+    request and wait hold a thread each, and everyone else is still answered at once."""
+    stalled = []
+    try:
+        for _ in range(3):
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # never finished
+            stalled.append(sock)
+        started = time.monotonic()
+        quick = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+        answer = http_request(server.port, "GET", "/healthz", connection=quick)
+        assert answer.status == 200
+        assert time.monotonic() - started < 3
+    finally:
+        for sock in stalled:
+            sock.close()
 
 
 def test_the_redis_password_is_not_printed():
