@@ -151,7 +151,55 @@ def build_pair() -> Pair:
         members.update_members(owner, side.org_id, [shared.id], role=Role.ADMIN, via=Via.CLI)
         members.remove_members(owner, side.org_id, [people["removed"].id], via=Via.CLI)
         members.leave_organization(people["leaver"], side.org_id, via=Via.CLI)
+    # B is bigger than A in every count, so a number read from the wrong organization shows.
+    crowd = users.create_users(
+        [(f"{B_TAG}.crowd{n}@{B_TAG}.example", f"{b.title} Crowd {n}") for n in range(B_EXTRA)],
+        via=Via.CLI,
+    )
+    for role in Role:
+        for is_active in (True, False):
+            members.add_members(
+                b.owner, b.org_id, [crowd.pop()], role=role, is_active=is_active, via=Via.CLI
+            )
     return Pair(a, b, shared, outsider)
+
+
+B_EXTRA = 2 * len(Role)  # B's extra members: of each role, one active and one suspended
+
+
+def test_the_numbers_an_owner_sees_are_their_own_organizations(app):
+    """Counts carry no tag to search for: A's summary, member count and list totals are A's
+    exact numbers, while B's are bigger in every one."""
+    pair = build_pair()
+    a = pair.a
+    expected = {
+        "members_total": 8,  # the seven of PEOPLE still there, and the shared person
+        "members_active": 7,  # all but the suspended one
+        "members_inactive": 1,
+        "role_owner": 1,
+        "role_admin": 2,  # the admin and the shared person
+        "role_contributor": 1,
+        "role_accounting": 2,  # the accountant and the promoted one
+        "role_viewer": 2,  # the viewer and the suspended one
+        "owners_active": 1,
+        "joined_last_30_days": 8,
+    }
+    session = session_caller(app, a.owner)
+    summary = session.get(f"/api/organizations/{a.org_id}/summary").get_json()
+    assert {m["metric"]: m["value"] for m in summary} == expected
+    account = session.get(f"/api/organizations/{a.org_id}").get_json()
+    assert account["member_count"] == 8
+    page = session.get(f"/api/organizations/{a.org_id}/users?role=VIEWER").get_json()
+    assert page["total_items"] == 2
+    overview = session.get(f"/orgs/{a.org_id}").get_data(as_text=True)
+    assert '<div class="metric metric-members_total"><dt>Members</dt><dd>8</dd></div>' in overview
+    members_page = session.get(f"/orgs/{a.org_id}/members").get_data(as_text=True)
+    assert "of 8 members" in members_page
+    listed = session.get("/api/organizations").get_json()
+    assert {o["id"]: o["member_count"] for o in listed} == {a.org_id: 8}
+    # B's numbers are other, so the checks above could tell them apart.
+    b_summary = {m.metric: m.value for m in organizations.get_summary(pair.b.owner, pair.b.org_id)}
+    assert all(b_summary[metric] != value for metric, value in expected.items())
 
 
 # -- A's owner reads everything of A ----------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import NoReturn
 
 from flask import Flask, current_app, request
 from limits import RateLimitItem, parse_many
@@ -40,12 +41,24 @@ class AttemptLimit:
 
     def check(self, key: str) -> None:
         """Raise TooManyAttempts while the key is over any of its limits."""
-        strategy = limiter.limiter
         for item in self._items():
-            if not strategy.test(item, self._namespace(), key):
-                reset_at, _ = strategy.get_window_stats(item, self._namespace(), key)
-                retry_after = max(1, math.ceil(reset_at - time.time()))
-                raise TooManyAttempts(retry_after=retry_after, message=self.message)
+            if not limiter.limiter.test(item, self._namespace(), key):
+                self._refuse(item, key)
+
+    def take(self, key: str) -> None:
+        """Count one attempt, or raise TooManyAttempts if it would go over a limit.
+
+        Atomic in the storage, unlike ``check`` then ``hit``: concurrent attempts cannot all
+        pass the check before any of them is counted.
+        """
+        for item in self._items():
+            if not limiter.limiter.hit(item, self._namespace(), key):
+                self._refuse(item, key)
+
+    def _refuse(self, item: RateLimitItem, key: str) -> NoReturn:
+        reset_at, _ = limiter.limiter.get_window_stats(item, self._namespace(), key)
+        retry_after = max(1, math.ceil(reset_at - time.time()))
+        raise TooManyAttempts(retry_after=retry_after, message=self.message)
 
     def hit(self, key: str) -> None:
         for item in self._items():
@@ -90,8 +103,7 @@ def sign_up(email: str, name: str, password: str) -> User:
     an unthrottled way to learn which addresses have accounts, or to make accounts in bulk.
     Raises TooManyAttempts past the limit (nothing is created), else what ``create_user`` does.
     """
-    SIGNUP_PER_ADDRESS.check(client_address())
-    SIGNUP_PER_ADDRESS.hit(client_address())
+    SIGNUP_PER_ADDRESS.take(client_address())
     return users.create_user(email, name, password, via=Via.WEB)
 
 

@@ -20,6 +20,7 @@ from flask import Blueprint, Flask, Response, current_app, json
 from sqlalchemy import text
 
 from webapp.extensions import db, limiter
+from webapp.web.errors import driver_message
 
 bp = Blueprint("health", __name__)
 
@@ -53,14 +54,9 @@ def _run(name: str, check: Callable[[], None]) -> str:
     try:
         check()
     except Exception as error:
-        current_app.logger.warning("readiness check %r failed: %s", name, _cause(error))
+        current_app.logger.warning("readiness check %r failed: %s", name, driver_message(error))
         return UNAVAILABLE
     return OK
-
-
-def _cause(error: BaseException) -> str:
-    original = getattr(error, "orig", None) or error  # the driver's message, without the SQL
-    return f"{type(original).__name__}: {original}".strip()
 
 
 def _database() -> None:

@@ -31,6 +31,7 @@ from webapp.api import is_api_path
 from webapp.api.problems import PROBLEM_JSON, problem
 from webapp.config import HEADER_FIELD_MAX, HEADER_FIELDS_MAX, REQUEST_LINE_MAX
 from webapp.security import HEADERS
+from webapp.web.errors import FALLBACK_PAGE
 
 # Enough of the request's first bytes to read the method and where the target starts.
 HEAD_BYTES = 512
@@ -50,30 +51,6 @@ _DETAILS = {
 }
 # The stable codes of problems.py where one exists; "http_<status>" otherwise, as there.
 _CODES = {414: "uri_too_long", 431: "headers_too_large", 500: "internal_error"}
-
-# The app's error page (templates/errors/error.html) without the template: nothing is loaded
-# to render one with, and nothing about the request can be trusted.
-_PAGE = """<!doctype html>
-<html lang="en">
-<head>
-  <meta charset="utf-8">
-  <meta name="viewport" content="width=device-width, initial-scale=1">
-  <title>{title} · Roster</title>
-  <link rel="stylesheet" href="/static/app.css">
-</head>
-<body>
-  <header class="topbar"><a class="brand" href="/">Roster</a></header>
-  <main id="main">
-    <section class="card narrow error-card">
-      <p class="error-status">{status}</p>
-      <h1>{title}</h1>
-      <p>{detail}</p>
-      <p><a href="/">Back to Roster</a></p>
-    </section>
-  </main>
-</body>
-</html>
-"""
 
 
 def gunicorn_options(bind: str, workers: int, threads: int) -> dict[str, Any]:
@@ -245,7 +222,10 @@ def error_answer(status: int, reason: str, *, api: bool) -> bytes:
         body = problem(status, reason, detail, code).get_data()
         content_type = PROBLEM_JSON
     else:
-        page = _PAGE.format(status=status, title=html.escape(reason), detail=html.escape(detail))
+        # The app's error page as fixed markup: nothing is loaded to render one with here.
+        page = FALLBACK_PAGE.format(
+            status=status, title=html.escape(reason), message=html.escape(detail)
+        )
         body = page.encode()
         content_type = "text/html; charset=utf-8"
     headers = {

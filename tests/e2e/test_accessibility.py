@@ -339,3 +339,55 @@ def test_a_known_violation_is_reported(
     finally:
         context.close()
     assert "image-alt" in [v["id"] for v in violations]
+
+
+def _fault_page(scan_app: Flask) -> str:
+    """The page of a 503 as the error handler renders it (from the fault layout alone)."""
+    from webapp.api.problems import UNAVAILABLE_DETAIL
+    from webapp.web.errors import _error_page
+
+    with scan_app.test_request_context("/orgs"):
+        return _error_page(503, "Service Unavailable", UNAVAILABLE_DETAIL, fault=True)
+
+
+def _server_page() -> str:
+    """The page ``roster serve`` answers itself for a request too long to reach the app."""
+    from webapp.serving import error_answer
+
+    return error_answer(414, "Request-URI Too Long", api=False).partition(b"\r\n\r\n")[2].decode()
+
+
+@pytest.mark.parametrize("width", list(WIDTHS))
+@pytest.mark.parametrize("which", ["fault", "server"])
+def test_no_axe_violations_on_pages_made_without_the_app(
+    which: str,
+    width: int,
+    browser: Browser,
+    scan_app: Flask,
+    scan_server: str,
+    axe_script: Path,
+) -> None:
+    """The 500/503 page (drawn when the database may be down) and gunicorn's own error page
+    in Roster's form: neither can be reached on purpose, so each is served at a URL of the
+    scan server (its stylesheet loads from there) and scanned like the others."""
+    html = _fault_page(scan_app) if which == "fault" else _server_page()
+    context = browser.new_context(
+        viewport={"width": width, "height": WIDTHS[width]}, bypass_csp=True
+    )
+    try:
+        page = context.new_page()
+        page.route(
+            scan_server + "/error-page",
+            lambda route: route.fulfill(status=503, content_type="text/html", body=html),
+        )
+        page.goto(scan_server + "/error-page")
+        expect(page.locator(".error-status")).to_be_visible()
+        page.add_script_tag(path=str(axe_script))
+        violations = page.evaluate(_RUN_AXE)
+    finally:
+        context.close()
+    where = f"{which} error page at {width}px"
+    _report(where, violations)
+    assert violations == [], f"axe found {len(violations)} violation(s):\n" + "\n".join(
+        _describe(where, v) for v in violations
+    )

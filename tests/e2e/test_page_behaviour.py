@@ -43,7 +43,7 @@ def focused(page: Page) -> dict[str, str | None]:
     """Where focus is once the swap has settled (htmx settles 20 ms after swapping)."""
     # Polled from here: wait_for_function would evaluate a string in the page, which the CSP
     # (rightly) refuses.
-    deadline = time.monotonic() + 2
+    deadline = time.monotonic() + 5
     while page.evaluate("document.activeElement === document.body") and time.monotonic() < deadline:
         time.sleep(0.05)
     return page.evaluate(

@@ -150,24 +150,43 @@ def _end_transaction() -> None:
     try:
         db.session.rollback()
     except Exception as error:
-        current_app.logger.warning("rollback failed, discarding the connection: %s", _cause(error))
+        current_app.logger.warning(
+            "rollback failed, discarding the connection: %s", driver_message(error)
+        )
         try:
             db.session.invalidate()
         except Exception:
             current_app.logger.exception("could not discard the database connection")
 
 
-def _cause(error: BaseException) -> str:
+def driver_message(error: BaseException) -> str:
     """The driver's message (not the SQL or its parameters, which may hold personal data)."""
     original = getattr(error, "orig", None) or error
     return f"{type(original).__name__}: {original}".strip()
 
 
-# Sent when even the error page fails to render: fixed markup, nothing that can fail.
+# The error page as fixed markup, for when even the template cannot be used: the error page
+# failing to render, and the errors ``roster serve`` answers itself before the app sees the
+# request (webapp.serving). Format it with status, title and message, escaped.
 FALLBACK_PAGE = """<!doctype html>
 <html lang="en">
-<head><meta charset="utf-8"><title>{title} · Roster</title></head>
-<body><main><h1>{title}</h1><p>{message}</p><p><a href="/">Roster</a></p></main></body>
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>{title} · Roster</title>
+  <link rel="stylesheet" href="/static/app.css">
+</head>
+<body>
+  <header class="topbar"><a class="brand" href="/">Roster</a></header>
+  <main id="main">
+    <section class="card narrow error-card">
+      <p class="error-status">{status}</p>
+      <h1>{title}</h1>
+      <p>{message}</p>
+      <p><a href="/">Back to Roster</a></p>
+    </section>
+  </main>
+</body>
 </html>
 """
 
@@ -187,7 +206,7 @@ def _error_page(status: int, title: str, message: str, *, fault: bool) -> str:
         return render_template("errors/error.html", **context)
     except Exception:
         current_app.logger.exception("the error page failed to render")
-        return FALLBACK_PAGE.format(title=escape(title), message=escape(message))
+        return FALLBACK_PAGE.format(status=status, title=escape(title), message=escape(message))
 
 
 def _error_response(status: int, title: str, message: str, *, fault: bool = False) -> Response:
@@ -212,7 +231,9 @@ def fault_response(error: BaseException, *, logged: bool = False) -> Response:
     if is_database_unavailable(error):
         if not logged:
             # One line, not a traceback per request while the database is away.
-            current_app.logger.error("database unavailable, answering 503: %s", _cause(error))
+            current_app.logger.error(
+                "database unavailable, answering 503: %s", driver_message(error)
+            )
         if is_api_path(request.path):
             return unavailable_problem(RETRY_AFTER_SECONDS)
         response = _error_response(503, ServiceUnavailable().name, UNAVAILABLE_DETAIL, fault=True)
