@@ -311,11 +311,19 @@ def test_no_axe_violations(
         if case.prepare:
             case.prepare(page)
         _htmx_idle(page)
-        page.add_script_tag(path=str(axe_script))
-        violations = page.evaluate(_RUN_AXE)
+        violations = _axe(page, axe_script)
     finally:
         context.close()
-    where = f"{case.name} at {width}px as {user}"
+    _assert_none(f"{case.name} at {width}px as {user}", violations)
+
+
+def _axe(page: Page, axe_script: Path) -> list[dict[str, Any]]:
+    page.add_script_tag(path=str(axe_script))
+    violations: list[dict[str, Any]] = page.evaluate(_RUN_AXE)
+    return violations
+
+
+def _assert_none(where: str, violations: list[dict[str, Any]]) -> None:
     _report(where, violations)
     assert violations == [], f"axe found {len(violations)} violation(s):\n" + "\n".join(
         _describe(where, v) for v in violations
@@ -334,8 +342,7 @@ def test_a_known_violation_is_reported(
             "() => document.querySelector('main').append(Object.assign("
             "document.createElement('img'), {src: '/static/favicon.svg'}))"
         )
-        page.add_script_tag(path=str(axe_script))
-        violations = page.evaluate(_RUN_AXE)
+        violations = _axe(page, axe_script)
     finally:
         context.close()
     assert "image-alt" in [v["id"] for v in violations]
@@ -382,12 +389,7 @@ def test_no_axe_violations_on_pages_made_without_the_app(
         )
         page.goto(scan_server + "/error-page")
         expect(page.locator(".error-status")).to_be_visible()
-        page.add_script_tag(path=str(axe_script))
-        violations = page.evaluate(_RUN_AXE)
+        violations = _axe(page, axe_script)
     finally:
         context.close()
-    where = f"{which} error page at {width}px"
-    _report(where, violations)
-    assert violations == [], f"axe found {len(violations)} violation(s):\n" + "\n".join(
-        _describe(where, v) for v in violations
-    )
+    _assert_none(f"{which} error page at {width}px", violations)
