@@ -2,7 +2,7 @@
 
 Builds (or reuses) an organization of N members (default 200,000) through the services, next to
 one of N/2 members so that the organization filter is selective, then
-times ``services.members.list_members`` for page 0, the middle page and the last page (25 a
+times ``services.member_list.list_members`` for page 0, the middle page and the last page (25 a
 page), interleaved, and prints the medians and the ratio last/page 0. A naive query (a plain
 join sorted on the users table where the key lives there, OFFSET applied to the joined rows)
 is timed in the same run for contrast. The last column is EXPLAIN's account of how the inner
@@ -40,10 +40,10 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from webapp import create_app
+from webapp import create_app, inputs
 from webapp.extensions import db
 from webapp.models import Base, Membership, Organization, Role, User, Via
-from webapp.services import members, organizations, users
+from webapp.services import member_list, members, organizations, users
 
 BATCH = 10_000
 PAGE_SIZE = 25
@@ -328,14 +328,14 @@ def measure(org_id: int, size: int, runs: int, naive_runs: int) -> list[Row]:
     db.session.close()  # owner stays loaded, detached: list_members only reads its id
     last_page = (size - 1) // PAGE_SIZE
     rows: list[Row] = []
-    for key in members.SORT_KEYS:
+    for key in member_list.SORT_KEYS:
         for ascending in (True, False):
 
             def page(n: int, key: str = key, ascending: bool = ascending) -> Callable[[], Any]:
-                query = members.MemberQuery(
+                query = inputs.MemberQuery(
                     page_number=n, page_size=PAGE_SIZE, sort_by=key, sort_ascending=ascending
                 )
-                return lambda: members.list_members(owner, org_id, query)
+                return lambda: member_list.list_members(owner, org_id, query)
 
             def naive(n: int, key: str = key, ascending: bool = ascending) -> Callable[[], Any]:
                 stmt = naive_page(org_id, key, ascending, n)

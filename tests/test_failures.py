@@ -41,13 +41,12 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from webapp import create_app
-from webapp.api.problems import UNAVAILABLE_DETAIL, UNEXPECTED_DETAIL
+from webapp.errors import UNAVAILABLE_DETAIL, UNEXPECTED_DETAIL, is_database_unavailable
 from webapp.extensions import db
 from webapp.models import AuditEvent, Organization, User
 from webapp.security import CONTENT_SECURITY_POLICY
 from webapp.services import organizations
 from webapp.services.organizations import Account
-from webapp.web.errors import is_database_unavailable
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,

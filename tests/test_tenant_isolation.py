@@ -27,7 +27,7 @@ from flask import Flask
 
 from webapp.models import Role, User, Via
 from webapp.services import members, organizations, tokens, users
-from webapp.services.members import SORT_KEYS
+from webapp.services.member_list import SORT_KEYS
 
 from .conftest import PASSWORD
 from .routes_support import (

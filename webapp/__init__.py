@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app from the ROSTER_* environment, then apply ``config`` overrides (tests)."""
-    from webapp import api, auth, cli, health, security, web
+    from webapp import api, auth, cli, errors, health, inputs, security, web
     from webapp.config import STATIC, from_environment
     from webapp.extensions import csrf, db, limiter, migrate
     from webapp.services.transactions import install_sqlite_hooks
@@ -26,6 +26,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(STATIC)
     app.config.update(from_environment(Path(app.instance_path)))
     app.config.update(config or {})
+    # Every front reads ids in URLs alike: ``<id:org_id>`` (ASCII digits, 64 bits at most).
+    app.url_map.converters["id"] = inputs.IdConverter
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"))
@@ -36,6 +38,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     security.init_app(app)
     auth.init_app(app)
+    errors.init_app(app)
     web.init_app(app)
     api.init_app(app)
     health.init_app(app)

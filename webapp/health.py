@@ -19,8 +19,8 @@ from collections.abc import Callable
 from flask import Blueprint, Flask, Response, current_app, json
 from sqlalchemy import text
 
+from webapp.errors import driver_message
 from webapp.extensions import db, limiter
-from webapp.web.errors import driver_message
 
 bp = Blueprint("health", __name__)
 

@@ -27,11 +27,10 @@ from gunicorn import util
 from gunicorn.app.base import BaseApplication
 from gunicorn.workers.gthread import ThreadWorker
 
-from webapp.api import is_api_path
 from webapp.api.problems import PROBLEM_JSON, problem
 from webapp.config import HEADER_FIELD_MAX, HEADER_FIELDS_MAX, REQUEST_LINE_MAX
+from webapp.errors import FALLBACK_PAGE, is_api_path
 from webapp.security import HEADERS
-from webapp.web.errors import FALLBACK_PAGE
 
 # Enough of the request's first bytes to read the method and where the target starts.
 HEAD_BYTES = 512

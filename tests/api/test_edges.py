@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import pytest
 
+from webapp.inputs import MemberQuery
 from webapp.models import Role
-from webapp.services import members, organizations
-from webapp.services.members import MemberQuery
+from webapp.services import member_list, organizations
 from webapp.services.values import ID_MAX
 
 
 def _state(team):
     """Everything a refused request could have changed."""
     account = organizations.get_organization(team.owner, team.org.id)
-    page = members.list_members(team.owner, team.org.id, MemberQuery(page_size=500))
+    page = member_list.list_members(team.owner, team.org.id, MemberQuery(page_size=500))
     return (
         account.organization_name,
         sorted((m.user_id, m.role, m.is_active) for m in page.items),

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from webapp import inputs
 from webapp.models import Role, Via
-from webapp.services import members, organizations, users, values
+from webapp.services import member_list, organizations, users, values
 
 QUERY_FIELDS = ["page_number", "page_size", "sort_by", "sort_ascending", "q", "role", "is_active"]
 
@@ -17,8 +18,8 @@ def _users(n: int) -> list[int]:
 
 
 def _member_ids(team) -> set[int]:  # type: ignore[no-untyped-def]
-    page = members.list_members(
-        team.owner, team.org.id, members.MemberQuery(page_size=members.PAGE_SIZE_MAX)
+    page = member_list.list_members(
+        team.owner, team.org.id, inputs.MemberQuery(page_size=inputs.PAGE_SIZE_MAX)
     )
     return {m.user_id for m in page.items}
 
@@ -210,14 +211,14 @@ def test_the_seed_example_query_names_each_bad_parameter(team, api, assert_probl
     ("query", "field"),
     [
         ("page_number=-1", "page_number"),
-        (f"page_number={members.PAGE_NUMBER_MAX + 1}", "page_number"),
+        (f"page_number={inputs.PAGE_NUMBER_MAX + 1}", "page_number"),
         ("page_number=x", "page_number"),
-        (f"page_size={members.PAGE_SIZE_MAX + 1}", "page_size"),
+        (f"page_size={inputs.PAGE_SIZE_MAX + 1}", "page_size"),
         ("page_size=1.5", "page_size"),
         ("sort_by=NAME", "sort_by"),
         ("sort_ascending=yes", "sort_ascending"),
         ("sort_ascending=1", "sort_ascending"),
-        ("q=" + "x" * (members.QUERY_MAX + 1), "q"),
+        ("q=" + "x" * (inputs.QUERY_MAX + 1), "q"),
         ("q=%00", "q"),
         ("role=boss", "role"),
         ("is_active=maybe", "is_active"),
@@ -229,7 +230,7 @@ def test_each_bad_query_parameter_is_named(team, api, assert_problem, query, fie
     assert {e["field"] for e in body["errors"]} == {field}
 
 
-@pytest.mark.parametrize("sort_by", list(members.SORT_KEYS))
+@pytest.mark.parametrize("sort_by", list(member_list.SORT_KEYS))
 @pytest.mark.parametrize("ascending", ["true", "false"])
 def test_every_sort_key_both_ways(team, api, sort_by, ascending):
     response = api(team.owner).get(

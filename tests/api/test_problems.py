@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from webapp import inputs
 from webapp.api import problems
 from webapp.models import Role
-from webapp.services import audit, errors, members, organizations
+from webapp.services import audit, errors, member_list, organizations
 
 
 def test_the_status_table_maps_every_domain_error():
@@ -220,6 +221,6 @@ def test_an_unexpected_error_is_500_without_trace_and_changes_nothing(
     assert "disk on fire" not in text and "Traceback" not in text and "<html" not in text.lower()
     monkeypatch.undo()
     assert organizations.get_organization(team.owner, team.org.id).member_count == 6
-    page = members.list_members(team.owner, team.org.id, members.MemberQuery())
+    page = member_list.list_members(team.owner, team.org.id, inputs.MemberQuery())
     assert newcomer.id not in {m.user_id for m in page.items}
     assert "Nothing was changed" in body["detail"]

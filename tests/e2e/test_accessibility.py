@@ -350,7 +350,7 @@ def test_a_known_violation_is_reported(
 
 def _fault_page(scan_app: Flask) -> str:
     """The page of a 503 as the error handler renders it (from the fault layout alone)."""
-    from webapp.api.problems import UNAVAILABLE_DETAIL
+    from webapp.errors import UNAVAILABLE_DETAIL
     from webapp.web.errors import _error_page
 
     with scan_app.test_request_context("/orgs"):

@@ -7,9 +7,9 @@ import re
 
 from playwright.sync_api import expect
 
+from webapp.inputs import MemberQuery
 from webapp.models import Role, Via
-from webapp.services import members, organizations, users
-from webapp.services.members import MemberQuery
+from webapp.services import member_list, members, organizations, users
 
 PASSWORD = "correct horse battery"
 
@@ -70,7 +70,7 @@ def test_owner_journey(open_session, app):
     expect(page.locator("#flashes")).to_contain_text("Suspended 10 members.")
     expect(page).to_have_url(re.compile(r"q=m1"))
     expect(page.locator("tbody .status-suspended")).to_have_count(10)
-    suspended = members.list_members(
+    suspended = member_list.list_members(
         organizations_owner(app, org_id), org_id, MemberQuery(is_active=False)
     )
     assert sorted(m.email for m in suspended.items) == [f"m1{n}@e2e.test" for n in range(10)]

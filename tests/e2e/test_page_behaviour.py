@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from webapp.models import Role, Via
-from webapp.services import members, organizations, users
+from webapp.services import member_list, members, organizations, users
 
 PASSWORD = "correct horse battery"
 
@@ -260,9 +260,9 @@ def test_every_tab_is_visible_on_a_phone(open_session, crowd_org):
 
 
 def _members(actor, org_id):
-    from webapp.services.members import MemberQuery
+    from webapp.inputs import MemberQuery
 
-    return members.list_members(actor, org_id, MemberQuery(page_size=500)).items
+    return member_list.list_members(actor, org_id, MemberQuery(page_size=500)).items
 
 
 def test_paging_by_keyboard_keeps_focus_and_announces_the_new_count(open_session, crowd_org):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from webapp import inputs
 from webapp.models import Role, Via
-from webapp.services import audit, members, organizations, tokens, users
+from webapp.services import audit, member_list, members, organizations, tokens, users
 from webapp.services.errors import InvalidInput, NotFound
 from webapp.services.values import parse_user_ids
 
@@ -31,14 +32,14 @@ def test_names_that_grow_when_case_folded_still_fit(make_user, make_org):
     other = make_user(name="ﬃ" * 100)
     members.add_members(wide, org.id, [other.id], role=Role.VIEWER, via=Via.API)
     users.rename_user(other, "ß" * 100)
-    page = members.list_members(wide, org.id, members.MemberQuery(q="ssss"))
+    page = member_list.list_members(wide, org.id, inputs.MemberQuery(q="ssss"))
     assert {m.user_id for m in page.items} == {wide.id, other.id}
 
 
 @pytest.mark.parametrize("q", ["a\x00b", "\ud800", "x" * 101])
 def test_bad_search_text_is_refused(q):
     with pytest.raises(InvalidInput) as error:
-        members.MemberQuery(q=q)
+        inputs.parse(inputs.MemberQuery, {"q": q})
     assert error.value.errors[0].field == "q"
 
 

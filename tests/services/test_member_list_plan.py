@@ -22,15 +22,16 @@ import pytest
 from flask import Flask
 from sqlalchemy import event, inspect, select, text
 
+from webapp import inputs
 from webapp.extensions import db
 from webapp.models import Membership, Role, User, Via
-from webapp.services import members, organizations, users
+from webapp.services import member_list, members, organizations, users
 from webapp.services.organizations import Account
 
 MEMBERS = 3_000  # in the organization under test, owner included
 OTHERS = 6_000  # members of a second organization, so that organization_id is selective
 PAGE_SIZE = 25
-CASES = [(key, ascending) for key in members.SORT_KEYS for ascending in (True, False)]
+CASES = [(key, ascending) for key in member_list.SORT_KEYS for ascending in (True, False)]
 
 
 def case_id(case: tuple[str, bool]) -> str:
@@ -109,10 +110,10 @@ def statements() -> Iterator[list[Statement]]:
         event.remove(db.engine, "before_cursor_execute", before)
 
 
-def page_statement(actor: User, org_id: int, query: members.MemberQuery) -> Statement:
+def page_statement(actor: User, org_id: int, query: inputs.MemberQuery) -> Statement:
     """The one statement of ``list_members`` that reads the page (the one with an OFFSET)."""
     with statements() as log:
-        page = members.list_members(actor, org_id, query)
+        page = member_list.list_members(actor, org_id, query)
     assert page.items, "the page is empty: the test data is wrong"
     found = [s for s in log if re.search(r"\bOFFSET\b", s.sql, re.I)]
     assert len(found) == 1, [s.sql for s in log]
@@ -121,7 +122,7 @@ def page_statement(actor: User, org_id: int, query: members.MemberQuery) -> Stat
 
 def key_indexes(key: str) -> set[str]:
     """Indexes whose leading columns are (organization_id, the key's column)."""
-    column = members.SORT_KEYS[key].property.columns[0].name
+    column = member_list.SORT_KEYS[key].property.columns[0].name
     wanted = ["organization_id", column]
     if db.engine.dialect.name == "sqlite":
         conn = db.session.connection()
@@ -240,7 +241,7 @@ def test_every_sort_finds_the_page_on_its_index(big_org: tuple[User, int]) -> No
         indexes = key_indexes(key)
         assert indexes, f"no (organization_id, {key}) index at all"
         for page_number in (0, last_page):
-            query = members.MemberQuery(
+            query = inputs.MemberQuery(
                 page_number=page_number,
                 page_size=PAGE_SIZE,
                 sort_by=key,
@@ -281,15 +282,15 @@ def test_same_statements_at_any_depth(
     owner, org_id = build(make_user, size, others=0)
     counts: dict[str, int] = {}
     for page_number in (0, (size - 1) // PAGE_SIZE):
-        query = members.MemberQuery(
+        query = inputs.MemberQuery(
             page_number=page_number, page_size=PAGE_SIZE, sort_by=key, sort_ascending=ascending
         )
         with count_statements() as log:
-            page = members.list_members(owner, org_id, query)
+            page = member_list.list_members(owner, org_id, query)
         assert len(page.items) == (PAGE_SIZE if page_number == 0 else size % PAGE_SIZE)
         counts[f"page {page_number}"] = log.count
-    default = members.MemberQuery(page_size=PAGE_SIZE)
+    default = inputs.MemberQuery(page_size=PAGE_SIZE)
     with count_statements() as log:
-        members.list_members(owner, org_id, default)
+        member_list.list_members(owner, org_id, default)
     counts["default sort, page 0"] = log.count
     assert len(set(counts.values())) == 1, counts

@@ -7,9 +7,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from webapp import inputs
 from webapp.extensions import db
 from webapp.models import AuditEvent, Membership, Organization, Role, Via
-from webapp.services import members, organizations, users
+from webapp.services import member_list, members, organizations, users
 from webapp.services.errors import AlreadyMembers, InvalidInput, NotMembers, UnknownUsers
 
 
@@ -193,7 +194,7 @@ def test_member_list_sorts_by_role_rank_not_alphabet(make_user, make_org, add_me
     org = make_org(owner)
     for role in [Role.VIEWER, Role.ACCOUNTING, Role.ADMIN, Role.CONTRIBUTOR]:
         add_member(org, make_user(), role)
-    page = members.list_members(owner, org.id, members.MemberQuery(sort_by="role"))
+    page = member_list.list_members(owner, org.id, inputs.MemberQuery(sort_by="role"))
     assert [m.role for m in page.items] == [
         Role.OWNER,
         Role.ADMIN,
@@ -211,21 +212,21 @@ def test_member_list_pages_filters_and_totals(make_user, make_org, add_member):
         add_member(
             org, person, Role.CONTRIBUTOR if i % 3 == 0 else Role.VIEWER, is_active=i % 5 != 0
         )
-    page = members.list_members(owner, org.id, members.MemberQuery(page_number=2, page_size=10))
+    page = member_list.list_members(owner, org.id, inputs.MemberQuery(page_number=2, page_size=10))
     assert (page.total_items, page.total_pages, len(page.items)) == (31, 4, 10)
-    past_end = members.list_members(owner, org.id, members.MemberQuery(page_number=9))
+    past_end = member_list.list_members(owner, org.id, inputs.MemberQuery(page_number=9))
     assert (past_end.items, past_end.total_items) == ([], 31)
-    filtered = members.list_members(
-        owner, org.id, members.MemberQuery(role=Role.CONTRIBUTOR, is_active=True, page_size=500)
+    filtered = member_list.list_members(
+        owner, org.id, inputs.MemberQuery(role=Role.CONTRIBUTOR, is_active=True, page_size=500)
     )
     assert (
         filtered.total_items
         == len(filtered.items)
         == sum(1 for i in range(30) if i % 3 == 0 and i % 5 != 0)
     )
-    searched = members.list_members(owner, org.id, members.MemberQuery(q="PERSON 1"))
+    searched = member_list.list_members(owner, org.id, inputs.MemberQuery(q="PERSON 1"))
     assert {m.name for m in searched.items} == {f"Person {i}" for i in range(10, 20)}
-    by_email = members.list_members(owner, org.id, members.MemberQuery(q="boss@"))
+    by_email = member_list.list_members(owner, org.id, inputs.MemberQuery(q="boss@"))
     assert [m.email for m in by_email.items] == ["boss@example.com"]
 
 
@@ -234,7 +235,7 @@ def test_search_treats_like_wildcards_literally(make_user, make_org, add_member)
     org = make_org(owner)
     add_member(org, make_user(name="100% sure"))
     add_member(org, make_user(name="1000 things"))
-    page = members.list_members(owner, org.id, members.MemberQuery(q="100%"))
+    page = member_list.list_members(owner, org.id, inputs.MemberQuery(q="100%"))
     assert [m.name for m in page.items] == ["100% sure"]
 
 
@@ -244,7 +245,7 @@ def test_renaming_a_user_keeps_member_sorting_in_step(make_user, make_org, add_m
     other = make_user(name="Bob")
     add_member(org, other)
     users.rename_user(other, "Zoe")
-    page = members.list_members(owner, org.id, members.MemberQuery(sort_by="name"))
+    page = member_list.list_members(owner, org.id, inputs.MemberQuery(sort_by="name"))
     assert [m.name for m in page.items] == ["Mia", "Zoe"]
 
 
@@ -258,7 +259,7 @@ def test_refused_bulk_change_writes_no_audit(make_user, make_org):
 
 
 @pytest.mark.parametrize("ascending", [True, False], ids=["asc", "desc"])
-@pytest.mark.parametrize("sort_by", list(members.SORT_KEYS))
+@pytest.mark.parametrize("sort_by", list(member_list.SORT_KEYS))
 def test_pages_cover_the_sorted_list_exactly(make_user, make_org, sort_by, ascending):
     """Every page size, read page by page (either end of the index), gives the sorted list."""
     owner = make_user(name="Olga")
@@ -273,7 +274,7 @@ def test_pages_cover_the_sorted_list_exactly(make_user, make_org, sort_by, ascen
                 owner, org.id, people[i::4], role=role, is_active=i % 2 == 0, via=Via.CLI
             )
 
-    def sort_key(m: members.Member):
+    def sort_key(m: member_list.Member):
         value = {
             "user_id": m.user_id,
             "email": m.email,
@@ -285,21 +286,21 @@ def test_pages_cover_the_sorted_list_exactly(make_user, make_org, sort_by, ascen
         return (value, m.user_id)
 
     for filters in ({}, {"role": Role.VIEWER}, {"q": "b"}):
-        everyone = members.list_members(
-            owner, org.id, members.MemberQuery(page_size=500, **filters)
+        everyone = member_list.list_members(
+            owner, org.id, inputs.MemberQuery(page_size=500, **filters)
         ).items
         expected = sorted(everyone, key=sort_key, reverse=not ascending)
         for size in (1, 2, 5, 7, len(everyone) - 1, len(everyone), 500):
             seen = []
-            first = members.MemberQuery(
+            first = inputs.MemberQuery(
                 page_size=size, sort_by=sort_by, sort_ascending=ascending, **filters
             )
-            total_pages = members.list_members(owner, org.id, first).total_pages
+            total_pages = member_list.list_members(owner, org.id, first).total_pages
             for number in range(total_pages + 1):  # and one past the end, which is empty
-                page = members.list_members(
+                page = member_list.list_members(
                     owner,
                     org.id,
-                    members.MemberQuery(
+                    inputs.MemberQuery(
                         page_number=number,
                         page_size=size,
                         sort_by=sort_by,

@@ -6,8 +6,9 @@ from collections.abc import Callable
 
 import pytest
 
+from webapp import inputs
 from webapp.models import Role, User, Via
-from webapp.services import audit, members, organizations
+from webapp.services import audit, member_list, members, organizations
 from webapp.services.errors import Forbidden, NotFound
 from webapp.services.permissions import PERMISSIONS, SUSPENDED_ACTIONS, Action
 
@@ -22,7 +23,7 @@ def test_permission_data_is_the_design_table():
 def _perform(action: Action, actor: User, org_id: int, newcomer: User) -> None:
     """Do the action through the service that needs it."""
     calls: dict[Action, Callable[[], object]] = {
-        Action.VIEW: lambda: members.list_members(actor, org_id, members.MemberQuery()),
+        Action.VIEW: lambda: member_list.list_members(actor, org_id, inputs.MemberQuery()),
         Action.VIEW_ROLE: lambda: organizations.get_my_role(actor, org_id),
         Action.VIEW_SUMMARY: lambda: organizations.get_summary(actor, org_id),
         Action.RENAME: lambda: organizations.rename_organization(actor, org_id, "New", via=Via.API),

@@ -8,15 +8,15 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from webapp.inputs import MemberQuery
 from webapp.models import Role, Via
-from webapp.services import members, organizations, users
-from webapp.services.members import MemberQuery
+from webapp.services import member_list, members, organizations, users
 
 from ..conftest import login
 
 
 def _member(team, user):
-    page = members.list_members(team.owner, team.org.id, MemberQuery(page_size=500))
+    page = member_list.list_members(team.owner, team.org.id, MemberQuery(page_size=500))
     return next((m for m in page.items if m.user_id == user.id), None)
 
 
@@ -234,7 +234,7 @@ def test_every_sort_is_offered_in_the_filter_form(browser_for, team):
     menu = re.search(r'<select id="sort-by" name="sort_by"[^>]*>(.*?)</select>', html, re.S)
     assert menu
     keys = re.findall(r'value="(\w+)"', menu.group(1))
-    assert sorted(keys) == sorted(members.SORT_KEYS)
+    assert sorted(keys) == sorted(member_list.SORT_KEYS)
     assert 'value="email" selected' in menu.group(1)
 
 
@@ -263,7 +263,7 @@ def test_bulk_suspend_every_member_matching_the_filter(browser_for, team, crowd)
     )
     assert response.status_code == 302
     assert response.headers["Location"] == f"/orgs/{team.org.id}/members?q=crowd+1"
-    page = members.list_members(team.owner, team.org.id, MemberQuery(is_active=False))
+    page = member_list.list_members(team.owner, team.org.id, MemberQuery(is_active=False))
     assert sorted(m.name for m in page.items) == [f"Crowd {n}" for n in range(10, 20)]
 
 

@@ -1,10 +1,10 @@
-"""The OpenAPI 3.1 document of the API, built from the routes and the pydantic schemas.
+"""The OpenAPI 3.1 document of the API, built from the routes and the types they use.
 
-Paths and methods come from the blueprint's URL rules; bodies, parameters and responses from
-the same pydantic models that validate requests (pydantic emits JSON Schema 2020-12, which is
-OpenAPI 3.1's dialect). ``OPERATIONS`` adds what a rule cannot say: the summary, the success
-answer, and which errors an operation can give. A test checks that every API route has an entry
-here and the other way round.
+Paths and methods come from the blueprint's URL rules; bodies and parameters from the inputs
+that parse requests (``webapp.inputs``), answers from the services' own dataclasses, which the
+routes serialize (pydantic emits JSON Schema 2020-12, OpenAPI 3.1's dialect). ``OPERATIONS``
+adds what a rule cannot say: the summary, the success answer, and which errors an operation
+can give. A test checks that every API route has an entry here and the other way round.
 """
 
 from __future__ import annotations
@@ -18,12 +18,14 @@ from typing import Any
 
 from flask import current_app
 from pydantic import BaseModel, TypeAdapter
-from pydantic.json_schema import models_json_schema
 
+from webapp import inputs
 from webapp.api import schemas
 from webapp.config import REQUEST_LINE_MAX
 from webapp.models import Role
 from webapp.services import values
+from webapp.services.member_list import MemberPage
+from webapp.services.organizations import Account, Metric
 
 REF = "#/components/schemas/{model}"
 PROBLEM = "application/problem+json"
@@ -72,7 +74,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "Create an account",
         201,
         "Account",
-        body=schemas.CreateAccount,
+        body=inputs.CreateAccount,
         errors=(400, 413, 415),
         description="You become its active OWNER.",
         headers={
@@ -87,7 +89,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "Rename an account (id in the body)",
         200,
         "Account",
-        body=schemas.UpdateAccount,
+        body=inputs.UpdateAccount,
         errors=(400, 403, 404, 413, 415),
         description="OWNER or ADMIN.",
     ),
@@ -95,7 +97,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "Rename an account",
         200,
         "Account",
-        body=schemas.UpdateAccountById,
+        body=inputs.UpdateAccountById,
         errors=(400, 403, 404, 413, 415, 422),
         description="OWNER or ADMIN. A body `id` that differs from the path is refused (422).",
     ),
@@ -162,7 +164,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "List members",
         200,
         "MemberPage",
-        query=schemas.MemberListQuery,
+        query=inputs.MemberQuery,
         errors=(400, 403, 404),
         tag="Members",
         description=(
@@ -174,7 +176,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "Add members",
         200,
         "Account",
-        body=schemas.AddMembers,
+        body=inputs.AddMembers,
         errors=(400, 403, 404, 409, 413, 415, 422),
         tag="Members",
         description=(
@@ -186,7 +188,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "Update members",
         200,
         "Account",
-        body=schemas.UpdateMembers,
+        body=inputs.UpdateMembers,
         errors=(400, 403, 404, 409, 413, 415, 422),
         tag="Members",
         description=(
@@ -239,7 +241,7 @@ _PATH_PARAMETERS: dict[str, dict[str, Any]] = {
         ),
         "schema": {
             "type": "string",
-            "pattern": schemas.USER_IDS_TEXT_PATTERN,
+            "pattern": inputs.USER_IDS_TEXT_PATTERN,
             "maxLength": USER_IDS_PATH_MAX,
         },
     },
@@ -292,21 +294,24 @@ def _openapi_path(rule: str) -> str:
 
 
 def _component_schemas() -> dict[str, Any]:
-    models: list[tuple[type[BaseModel], Any]] = [
-        (schemas.CreateAccount, "validation"),
-        (schemas.UpdateAccount, "validation"),
-        (schemas.UpdateAccountById, "validation"),
-        (schemas.AddMembers, "validation"),
-        (schemas.UpdateMembers, "validation"),
-        (schemas.Account, "serialization"),
-        (schemas.MemberPage, "serialization"),
-        (schemas.Metric, "serialization"),
+    shapes: list[tuple[Any, str]] = [
+        (inputs.CreateAccount, "validation"),
+        (inputs.UpdateAccount, "validation"),
+        (inputs.UpdateAccountById, "validation"),
+        (inputs.AddMembers, "validation"),
+        (inputs.UpdateMembers, "validation"),
+        (Account, "serialization"),
+        (MemberPage, "serialization"),
+        (Metric, "serialization"),
         (schemas.LeftOrganization, "serialization"),
         (schemas.Problem, "serialization"),
     ]
-    _, top = models_json_schema(models, ref_template=REF)
+    _, top = TypeAdapter.json_schemas(
+        [(shape, mode, TypeAdapter(shape)) for shape, mode in shapes],  # type: ignore[misc]
+        ref_template=REF,
+    )
     components: dict[str, Any] = dict(top["$defs"])
-    components["Role"] = TypeAdapter(schemas.RoleOut).json_schema(mode="serialization")
+    components["Role"] = TypeAdapter(Role).json_schema(mode="serialization")
     components["AccountList"] = {"type": "array", "items": {"$ref": REF.format(model="Account")}}
     components["MetricList"] = {"type": "array", "items": {"$ref": REF.format(model="Metric")}}
     return components

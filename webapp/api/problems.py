@@ -1,8 +1,8 @@
-"""Errors as RFC 9457 problem details (application/problem+json): the API's one status table.
+"""Errors as RFC 9457 problem details (application/problem+json): how the API says them.
 
-Every error the API answers goes through here: domain errors (``STATUS``), HTTP errors (404 for
-an unknown route, 405, 413, 415...), CSRF failures, an unreachable database (503) and unexpected
-exceptions (500).
+Every error the API answers goes through here: domain errors (their status from the one table
+of ``webapp.errors``), HTTP errors (404 for an unknown route, 405, 413, 415...), CSRF failures,
+an unreachable database (503) and unexpected exceptions (500).
 """
 
 from __future__ import annotations
@@ -11,47 +11,12 @@ from http import HTTPStatus
 from typing import Any
 
 from flask import Response, json
-from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from webapp.api.schemas import PATTERN_MESSAGES, UNION_TAGS
-from webapp.services.errors import (
-    AuthenticationFailed,
-    Conflict,
-    DomainError,
-    FieldError,
-    Forbidden,
-    InvalidInput,
-    NotFound,
-    TooManyAttempts,
-    UnprocessableIds,
-)
+from webapp.errors import RETRY_AFTER_SECONDS, UNAVAILABLE_DETAIL, UNEXPECTED_DETAIL, status_of
+from webapp.services.errors import DomainError, TooManyAttempts
 
 PROBLEM_JSON = "application/problem+json"
-
-# Shared with the dashboard (web/errors.py), so both fronts say the same thing.
-UNEXPECTED_DETAIL = "Something went wrong on our side. Nothing was changed."
-UNAVAILABLE_DETAIL = (
-    "The database is unavailable right now. Nothing was changed; try again shortly."
-)
-
-# The one table: the first class an error is an instance of decides its status.
-STATUS: list[tuple[type[DomainError], int]] = [
-    (InvalidInput, 400),
-    (AuthenticationFailed, 401),
-    (Forbidden, 403),
-    (NotFound, 404),
-    (Conflict, 409),  # LastOwner, AlreadyMembers, EmailTaken
-    (UnprocessableIds, 422),  # UnknownUsers, NotMembers, UnknownEmails
-    (TooManyAttempts, 429),
-]
-
-
-def status_of(error: DomainError) -> int:
-    for cls, status in STATUS:
-        if isinstance(error, cls):
-            return status
-    return 400
 
 
 def problem(status: int, title: str, detail: str, code: str, **extra: Any) -> Response:
@@ -108,30 +73,11 @@ def http_problem(error: HTTPException) -> Response:
     return response
 
 
-def unexpected_problem() -> Response:
+def fault_problem(unavailable: bool) -> Response:
+    """503 ``service_unavailable`` (with ``Retry-After``) when the database could not be used,
+    else 500 ``internal_error``; either way the request was rolled back."""
+    if unavailable:
+        response = problem(503, _title(503), UNAVAILABLE_DETAIL, "service_unavailable")
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
     return problem(500, _title(500), UNEXPECTED_DETAIL, "internal_error")
-
-
-def unavailable_problem(retry_after: int) -> Response:
-    """503 ``service_unavailable``: the database could not be reached, so the request was rolled
-    back; ``Retry-After`` (seconds) says when trying again makes sense."""
-    response = problem(503, _title(503), UNAVAILABLE_DETAIL, "service_unavailable")
-    response.headers["Retry-After"] = str(retry_after)
-    return response
-
-
-def invalid_input(error: ValidationError) -> InvalidInput:
-    """A pydantic validation error as the domain's InvalidInput, one FieldError per problem."""
-    errors: list[FieldError] = []
-    for item in error.errors(include_url=False, include_input=False):
-        parts = [str(p) for p in item["loc"] if p not in UNION_TAGS]
-        field = ".".join(parts) or "body"
-        message = item["msg"]
-        if item["type"] == "string_pattern_mismatch" and parts:
-            message = PATTERN_MESSAGES.get(parts[0], "has an invalid format")
-        elif item["type"] == "json_invalid":
-            message = "is not valid JSON"
-        if not any(e.field == field and e.message == message for e in errors):
-            errors.append(FieldError(field, message))
-    summary = "; ".join(f"{e.field}: {e.message}" for e in errors)
-    return InvalidInput(summary or None, errors=errors)

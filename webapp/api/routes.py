@@ -13,41 +13,41 @@ from typing import Any, TypeVar
 
 from flask import render_template, request, url_for
 from flask_wtf.csrf import CSRFError
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter
 from werkzeug.exceptions import UnsupportedMediaType
 from werkzeug.wrappers import Response
 
+from webapp import inputs
 from webapp.api import bp, identity, problems, schemas
 from webapp.api.identity import actor
 from webapp.api.openapi import openapi_json, openapi_spec
-from webapp.api.problems import invalid_input
-from webapp.models import Via
-from webapp.services import members, organizations, values
+from webapp.models import Role, Via
+from webapp.services import member_list, members, organizations, values
 from webapp.services.errors import (
-    DomainError,
     FieldError,
     InvalidInput,
     NotFound,
     UnprocessableIds,
 )
+from webapp.services.member_list import MemberPage
+from webapp.services.organizations import Account, Metric
 
 bp.before_request(identity.authenticate)
 
 
 @bp.before_request
 def _organization_id_in_range() -> None:
-    """An id no organization can have (beyond 64 bits) is simply not found, after auth."""
+    """An id no organization can have (0 from the converter) is simply not found, after auth."""
     org_id = (request.view_args or {}).get("organization_id")
-    if org_id is not None and not 1 <= org_id <= values.ID_MAX:
+    if org_id is not None and not values.is_id(org_id):
         raise NotFound()
 
 
-bp.register_error_handler(DomainError, problems.domain_problem)
+# A CSRF failure is an HTTP 400 to the app; the API names it (code csrf_failed).
 bp.register_error_handler(CSRFError, problems.csrf_problem)
 
-# No bounds in the converter: Werkzeug answers 405 instead of 404 when a bound fails; the
-# range is checked after authentication, above.
-ORG = "<org_id:organization_id>"
+# An id that is no id arrives as 0 (inputs.IdConverter): not found, after authentication.
+ORG = "<id:organization_id>"
 
 Body = TypeVar("Body", bound=BaseModel)
 
@@ -58,9 +58,9 @@ def _adapter(shape: Any) -> TypeAdapter[Any]:
 
 
 def respond(shape: Any, value: Any, status: int = 200, **headers: str) -> Response:
-    """Serialize ``value`` (service dataclasses, enums) through the documented response shape."""
-    adapter = _adapter(shape)
-    body = adapter.dump_json(adapter.validate_python(value, from_attributes=True))
+    """``value`` (a service's own dataclass, a list of them, a role) as JSON, through pydantic:
+    the same type the OpenAPI document describes."""
+    body = _adapter(shape).dump_json(value)
     return Response(body, status=status, mimetype="application/json", headers=headers)
 
 
@@ -92,22 +92,11 @@ def json_body(model: type[Body]) -> Body:
         # ArithmeticError: decimal.InvalidOperation, for an exponent Decimal cannot hold
         # (1e9999999999999999999).
         raise InvalidInput.field("body", "is not valid JSON") from None
-    try:
-        return model.model_validate(document, strict=True)
-    except ValidationError as error:
-        raise invalid_input(error) from None
+    return inputs.parse(model, document)
 
 
 def _no_constants(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
-
-
-def member_query() -> members.MemberQuery:
-    try:
-        params = schemas.MemberListQuery.model_validate(request.args.to_dict())
-    except ValidationError as error:
-        raise invalid_input(error) from None
-    return params.to_member_query()
 
 
 # -- accounts --------------------------------------------------------------------------------
@@ -115,29 +104,29 @@ def member_query() -> members.MemberQuery:
 
 @bp.get("/organizations")
 def list_organizations() -> Response:
-    return respond(list[schemas.Account], organizations.list_my_organizations(actor()))
+    return respond(list[Account], organizations.list_my_organizations(actor()))
 
 
 @bp.post("/organizations")
 def create_organization() -> Response:
-    body = json_body(schemas.CreateAccount)
+    body = json_body(inputs.CreateAccount)
     account = organizations.create_organization(actor(), body.organization_name, via=Via.API)
     location = url_for("api.get_organization", organization_id=account.id)
-    return respond(schemas.Account, account, 201, Location=location)
+    return respond(Account, account, 201, Location=location)
 
 
 @bp.put("/organizations")
 def update_organization() -> Response:
-    body = json_body(schemas.UpdateAccount)
+    body = json_body(inputs.UpdateAccount)
     account = organizations.rename_organization(
         actor(), body.id, body.organization_name, via=Via.API
     )
-    return respond(schemas.Account, account)
+    return respond(Account, account)
 
 
 @bp.put(f"/organizations/{ORG}")
 def update_organization_by_id(organization_id: int) -> Response:
-    body = json_body(schemas.UpdateAccountById)
+    body = json_body(inputs.UpdateAccountById)
     if body.id is not None and body.id != organization_id:
         # Who may see the organization is answered first (404 / 403), then the mismatch.
         organizations.get_organization(actor(), organization_id)
@@ -149,12 +138,12 @@ def update_organization_by_id(organization_id: int) -> Response:
     account = organizations.rename_organization(
         actor(), organization_id, body.organization_name, via=Via.API
     )
-    return respond(schemas.Account, account)
+    return respond(Account, account)
 
 
 @bp.get(f"/organizations/{ORG}")
 def get_organization(organization_id: int) -> Response:
-    return respond(schemas.Account, organizations.get_organization(actor(), organization_id))
+    return respond(Account, organizations.get_organization(actor(), organization_id))
 
 
 @bp.delete(f"/organizations/{ORG}")
@@ -171,7 +160,7 @@ def leave_organization(organization_id: int) -> Response:
         organizations.get_my_role(user, organization_id)
         return Response(status=200)
     members.leave_organization(user, organization_id, via=Via.API)
-    left = {"organization_id": organization_id, "user_id": user.id, "left": True}
+    left = schemas.LeftOrganization(organization_id=organization_id, user_id=user.id, left=True)
     return respond(schemas.LeftOrganization, left)
 
 
@@ -186,12 +175,12 @@ def _leave_is_never_cached(response: Response) -> Response:
 
 @bp.get(f"/organizations/{ORG}/role")
 def get_my_role(organization_id: int) -> Response:
-    return respond(schemas.RoleOut, organizations.get_my_role(actor(), organization_id))
+    return respond(Role, organizations.get_my_role(actor(), organization_id))
 
 
 @bp.get(f"/organizations/{ORG}/summary")
 def get_summary(organization_id: int) -> Response:
-    return respond(list[schemas.Metric], organizations.get_summary(actor(), organization_id))
+    return respond(list[Metric], organizations.get_summary(actor(), organization_id))
 
 
 # -- members ---------------------------------------------------------------------------------
@@ -199,41 +188,31 @@ def get_summary(organization_id: int) -> Response:
 
 @bp.get(f"/organizations/{ORG}/users")
 def list_members(organization_id: int) -> Response:
-    page = members.list_members(actor(), organization_id, member_query())
-    return respond(schemas.MemberPage, page)
+    query = inputs.parse(inputs.MemberQuery, request.args.to_dict())
+    return respond(MemberPage, member_list.list_members(actor(), organization_id, query))
 
 
 @bp.post(f"/organizations/{ORG}/users")
 def add_members(organization_id: int) -> Response:
-    body = json_body(schemas.AddMembers)
+    body = json_body(inputs.AddMembers)
     account = members.add_members(
-        actor(),
-        organization_id,
-        body.user_ids,  # type: ignore[arg-type]  (validated into list[int])
-        role=body.role,  # type: ignore[arg-type]  (validated into a Role)
-        is_active=body.is_active,
-        via=Via.API,
+        actor(), organization_id, body.user_ids, via=Via.API, **body.given()
     )
-    return respond(schemas.Account, account)
+    return respond(Account, account)
 
 
 @bp.put(f"/organizations/{ORG}/users")
 def update_members(organization_id: int) -> Response:
-    body = json_body(schemas.UpdateMembers)
+    body = json_body(inputs.UpdateMembers)
     account = members.update_members(
-        actor(),
-        organization_id,
-        body.user_ids,  # type: ignore[arg-type]
-        role=body.role,  # type: ignore[arg-type]
-        is_active=body.is_active,
-        via=Via.API,
+        actor(), organization_id, body.user_ids, via=Via.API, **body.given()
     )
-    return respond(schemas.Account, account)
+    return respond(Account, account)
 
 
 @bp.delete(f"/organizations/{ORG}/users/<user_ids>")
 def remove_members(organization_id: int, user_ids: str) -> Response:
-    ids = schemas.user_ids_path(user_ids)
+    ids = values.parse_user_ids(user_ids)
     members.remove_members(actor(), organization_id, ids, via=Via.API)
     return no_content()
 

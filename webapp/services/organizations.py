@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Annotated
 
+from pydantic import Field
 from sqlalchemy import Select, delete, func, select, update
 
 from webapp.extensions import db
@@ -24,9 +26,9 @@ class Account:
     organization_name: str
     created_at: datetime
     updated_at: datetime
-    member_count: int
-    role: Role
-    is_active: bool
+    member_count: Annotated[int, Field(description="Active and suspended members.")]
+    role: Annotated[Role, Field(description="The caller's own role.")]
+    is_active: Annotated[bool, Field(description="Whether the caller's own membership is active.")]
 
     @property
     def allowed(self) -> frozenset[Action]:
@@ -47,8 +49,10 @@ class Account:
 
 @dataclass(frozen=True)
 class Metric:
-    metric: str
-    label: str
+    """One number of the summary (DESIGN §4 summary metrics)."""
+
+    metric: Annotated[str, Field(examples=["members_total"])]
+    label: Annotated[str, Field(examples=["Members"])]
     value: int
 
 
@@ -213,11 +217,18 @@ def get_summary(actor: User, org_id: int) -> list[Metric]:
     return metrics
 
 
-def apply_counter_deltas(org: Organization, deltas: dict[str, int]) -> None:
-    """Add to the organization's counters in one UPDATE; bump ``updated_at``."""
+def apply_counter_deltas(org: Organization, deltas: dict[str, int], now: datetime) -> None:
+    """Add to the organization's counters in one UPDATE; set ``updated_at`` to ``now``.
+
+    ``org`` in memory keeps the values read under the lock (no synchronization): the change
+    computes what the actor sees from them and ``deltas``.
+    """
     values = {name: getattr(Organization, name) + delta for name, delta in deltas.items() if delta}
     db.session.execute(
-        update(Organization).where(Organization.id == org.id).values(updated_at=utcnow(), **values)
+        update(Organization)
+        .where(Organization.id == org.id)
+        .values(updated_at=now, **values)
+        .execution_options(synchronize_session=False)
     )
 
 

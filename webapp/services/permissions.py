@@ -13,7 +13,7 @@ from sqlalchemy import select
 from webapp.extensions import db
 from webapp.models import Membership, Organization, Role, User
 from webapp.services.errors import Forbidden, NotFound
-from webapp.services.transactions import lock_organization
+from webapp.services.transactions import lock_rows
 from webapp.services.values import is_id
 
 
@@ -72,27 +72,27 @@ def require(
     """
     if not is_id(org_id):  # beyond 64 bits no row can match; say so before asking the DB
         raise NotFound()
+    stmt = (
+        select(Organization, Membership)
+        .join(Membership, Membership.organization_id == Organization.id)
+        .where(Organization.id == org_id, Membership.user_id == actor.id)
+    )
     if lock:
-        org = lock_organization(org_id)
-        membership = (
-            db.session.get(Membership, (org_id, actor.id), populate_existing=True)
-            if org is not None
-            else None
-        )
-    else:
-        row = db.session.execute(
-            select(Organization, Membership)
-            .join(Membership, Membership.organization_id == Organization.id)
-            .where(Organization.id == org_id, Membership.user_id == actor.id)
-        ).first()
-        org, membership = row if row is not None else (None, None)
-    if org is None or membership is None:
+        stmt = lock_rows(stmt).execution_options(populate_existing=True)
+    row = db.session.execute(stmt).first()
+    if row is None:
         raise NotFound()
-    if not is_allowed(membership, action):
-        if not membership.is_active:
+    org, membership = row
+    check_allowed(membership.role, membership.is_active, action)
+    return org, membership
+
+
+def check_allowed(role: Role, is_active: bool, action: Action) -> None:
+    """Raise ``Forbidden`` unless a membership with this role and state may take the action."""
+    if action not in allowed_actions(role, is_active):
+        if not is_active:
             raise Forbidden("Your membership of this organization is suspended.")
         raise Forbidden()
-    return org, membership
 
 
 OWNERS_ONLY = "Only an owner can grant OWNER or change an owner's membership."

@@ -78,9 +78,14 @@ def lock_organizations(org_ids: Select[tuple[int]]) -> list[int]:
     return list(db.session.scalars(stmt))
 
 
-def lock_organization(org_id: int) -> Organization | None:
-    """Load the organization, holding its row lock until the transaction ends (PostgreSQL)."""
-    stmt = select(Organization).where(Organization.id == org_id)
+def lock_rows(stmt: Select[Any]) -> Select[Any]:
+    """``stmt`` locking every row it reads until the transaction ends (PostgreSQL).
+
+    For an organization joined with the actor's membership: every change is serialized on the
+    organization row. The membership row is locked too, so that a statement that waited for
+    the lock reads both rows as the change before it left them (READ COMMITTED re-reads only
+    the rows it locks), never a role the actor has just lost.
+    """
     if LOCKING_ENABLED:
-        stmt = stmt.with_for_update()
-    return db.session.scalar(stmt.execution_options(populate_existing=True))
+        return stmt.with_for_update()
+    return stmt

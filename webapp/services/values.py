@@ -82,11 +82,35 @@ def is_id(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= ID_MAX
 
 
-def user_ids(values: Iterable[object], field: str = "user_ids") -> list[int]:
+def parse_id(text: str, field: str = "id") -> int:
+    """Read an id written in ASCII digits (leading zeros allowed), the one way every front does.
+
+    Raises InvalidInput for anything else: signs, spaces, other scripts' digits, 0, or a number
+    beyond 64 bits (checked before ``int()``, which refuses 4,300 digits and more).
+    """
+    if not isinstance(text, str) or not text.isascii() or not text.isdigit():
+        raise InvalidInput.field(field, "must be a positive whole number")
+    digits = text.lstrip("0")
+    if not digits or len(digits) > len(str(ID_MAX)) or int(digits) > ID_MAX:
+        raise InvalidInput.field(field, f"must be between 1 and {ID_MAX}")
+    return int(digits)
+
+
+class UserIds(list[int]):
+    """Checked user ids: 1 to 10,000 positive 64-bit integers, unique, in ascending order.
+
+    Only ``user_ids`` makes one, so a service handed a ``UserIds`` (parsed at an edge) does not
+    check it again. A list, to compare equal to one; not to be changed.
+    """
+
+
+def user_ids(values: Iterable[object], field: str = "user_ids") -> UserIds:
     """Check a list of user ids and collapse duplicates, keeping the sorted unique ids.
 
     1 to 10,000 ids, each a positive integer that fits in a signed 64-bit integer.
     """
+    if isinstance(values, UserIds):
+        return values
     ids: set[int] = set()
     for value in values:
         # bool is an int in Python, and never a user id.
@@ -99,20 +123,17 @@ def user_ids(values: Iterable[object], field: str = "user_ids") -> list[int]:
         raise InvalidInput.field(field, "must name at least one user")
     if len(ids) > USER_IDS_MAX:
         raise InvalidInput.field(field, f"must name at most {USER_IDS_MAX:,} users")
-    return sorted(ids)
+    return UserIds(sorted(ids))
 
 
-def parse_user_ids(text: str, field: str = "user_ids") -> list[int]:
-    """Read the documented ``"14,31,33,43"`` form. Every item must be a plain decimal integer."""
+def parse_user_ids(text: str, field: str = "user_ids") -> UserIds:
+    """Read the documented ``"14,31,33,43"`` form: ids as ``parse_id`` reads them."""
     if len(text) > USER_IDS_MAX * 21:
         raise InvalidInput.field(field, f"must name at most {USER_IDS_MAX:,} users")
-    values: list[int] = []
-    for part in text.split(","):
-        item = part.strip()
-        if not item.isascii() or not item.isdigit():
-            raise InvalidInput.field(field, "must be positive integers separated by commas")
-        digits = item.lstrip("0") or "0"
-        if len(digits) > len(str(ID_MAX)):  # before int(), which refuses 4,300+ digits
-            raise InvalidInput.field(field, "ids must be positive 64-bit integers")
-        values.append(int(digits))
-    return user_ids(values, field)
+    try:
+        ids = [parse_id(part, field) for part in text.split(",")]
+    except InvalidInput:
+        raise InvalidInput.field(
+            field, "must be positive 64-bit integers separated by commas, like 14,31,33,43"
+        ) from None
+    return user_ids(ids, field)

@@ -47,7 +47,7 @@ def signup() -> str | Response | tuple[str, int]:
         return redirect(url_for("web.my_organizations"))
     form = SignupForm()
     status = 400 if form.is_submitted() else 200
-    if form.validate_on_submit():
+    if form.is_submitted():
         try:
             user = auth.sign_up(
                 form.email.data or "", form.name.data or "", form.password.data or ""
@@ -68,7 +68,7 @@ def login() -> str | Response | tuple[str, int]:
     if current_user.is_authenticated:
         return redirect(safe_next_url(request.args.get("next")))
     form = LoginForm()
-    if form.validate_on_submit():
+    if form.is_submitted():
         try:
             user = auth.sign_in_with_password(form.email.data or "", form.password.data or "")
         except TooManyAttempts as error:

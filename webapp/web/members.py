@@ -1,28 +1,26 @@
 """The member table: list, inline changes, bulk changes, adding by email or id.
 
 Every URL keeps the list's state (page, sort, search, filters) in its query string, so an
-action answers with the same page the person was looking at.
+action answers with the same page the person was looking at. Requests are read with the
+API's own parsers (``webapp.inputs``); pages are drawn from what the service calls return, so
+a change costs what the API's costs, plus the page's own rows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from flask import flash, redirect, request, url_for
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
+from webapp import inputs
+from webapp.inputs import DashboardMemberQuery, MemberQuery
 from webapp.models import Role, Via
-from webapp.services import members, organizations
-from webapp.services.errors import DomainError, Forbidden, InvalidInput, NotFound
-from webapp.services.members import (
-    PAGE_SIZE_DEFAULT,
-    SORT_DEFAULT,
-    Member,
-    MemberPage,
-    MemberQuery,
-)
+from webapp.services import member_list, members, organizations
+from webapp.services.errors import DomainError, InvalidInput, NotMembers
+from webapp.services.member_list import Member, MemberPage
 from webapp.services.organizations import Account
 from webapp.services.permissions import (
     Action,
@@ -34,14 +32,12 @@ from webapp.web import bp
 from webapp.web.errors import attach_to_form, in_place
 from webapp.web.forms import (
     BULK_ACTIONS,
+    BULK_CHANGES,
     PAGE_SIZES,
     ROLE_CHOICES,
     AddMembersForm,
     BulkForm,
-    MemberForm,
-    member_query,
     parse_entries,
-    parse_ids,
     query_args,
 )
 from webapp.web.htmx import is_htmx, render
@@ -58,16 +54,21 @@ COLUMNS = [
 SORT_LABELS = dict(COLUMNS)
 
 
+def _query() -> MemberQuery:
+    """The list's state from the page's URL (``page`` counts from 1)."""
+    return inputs.parse(DashboardMemberQuery, request.args.to_dict())
+
+
 def _list_url(org_id: int, query: MemberQuery, **changes: object) -> str:
     return url_for("web.members_list", org_id=org_id, **query_args(query, **changes))
 
 
-def _page(org_id: int, query: MemberQuery) -> MemberPage:
+def _page(org_id: int, query: MemberQuery, account: Account) -> MemberPage:
     """The page asked for; past the end (after a bulk removal) the last page instead."""
-    page = members.list_members(me(), org_id, query)
+    page = member_list.list_members(me(), org_id, query, seen=account)
     if not page.items and query.page_number > 0 and page.total_items:
-        last = MemberQuery(**{**query.__dict__, "page_number": page.total_pages - 1})
-        page = members.list_members(me(), org_id, last)
+        last = query.at_page(page.total_pages - 1)
+        page = member_list.list_members(me(), org_id, last, seen=account)
     return page
 
 
@@ -75,15 +76,16 @@ def _members_page(
     org_id: int,
     query: MemberQuery,
     *,
+    account: Account | None = None,
     partial: str = "members/_region.html",
     status: int = 200,
-    page: MemberPage | None = None,
     **context: Any,
 ) -> Response:
-    account = organizations.get_organization(me(), org_id)
-    page = page or _page(org_id, query)
+    """The members page (or ``partial``), drawn from ``account`` when a change returned it."""
+    account = account or organizations.get_organization(me(), org_id)
+    page = _page(org_id, query, account)
     if page.page_number != query.page_number:
-        query = MemberQuery(**{**query.__dict__, "page_number": page.page_number})
+        query = query.at_page(page.page_number)
     manages = Action.MANAGE_MEMBERS in account.allowed
     # No bulk bar over an empty list: there is nothing to select.
     show_bulk = manages and page.total_items > 0
@@ -95,8 +97,8 @@ def _members_page(
             flash(message, "error")
     if not show_bulk and context.get("bulk_error"):
         flash(context["bulk_error"], "error")
-    # Offer only the roles this user may give; the form still reads any role, so a stale page
-    # posting one gets the rule's own refusal.
+    # Offer only the roles this user may give; a stale page posting another gets the rule's
+    # own refusal.
     grantable = grantable_roles(account.allowed)
     add_form.role.choices = [c for c in ROLE_CHOICES if Role[c.value] in grantable]
     context.setdefault("bulk_form", BulkForm(formdata=None))
@@ -116,9 +118,9 @@ def _members_page(
         page=page,
         columns=COLUMNS,
         sort_labels=SORT_LABELS,
-        sort_default=SORT_DEFAULT,
+        sort_default=inputs.SORT_DEFAULT,
         page_sizes=PAGE_SIZES,
-        page_size_default=PAGE_SIZE_DEFAULT,
+        page_size_default=inputs.PAGE_SIZE_DEFAULT,
         bulk_actions=BULK_ACTIONS,
         list_url=lambda **changes: _list_url(org_id, query, **changes),
         args=query_args(query),
@@ -145,7 +147,7 @@ def _matching_refusal(org_id: int, query: MemberQuery, account: Account) -> str 
     untouchable = untouchable_roles(account.allowed)
     if not untouchable:
         return None
-    count = members.count_matching(me(), org_id, query, roles=untouchable)
+    count = member_list.count_matching(me(), org_id, query, roles=untouchable)
     if not count:
         return None
     names = " or ".join(role.name for role in untouchable)
@@ -155,50 +157,61 @@ def _matching_refusal(org_id: int, query: MemberQuery, account: Account) -> str 
     )
 
 
-@bp.get("/orgs/<int:org_id>/members")
+def _changes(form: Mapping[str, str], names: Iterable[str]) -> dict[str, str]:
+    """The posted fields among ``names`` that were sent (a field left out is not given)."""
+    return {name: form[name] for name in names if form.get(name)}
+
+
+@bp.get("/orgs/<id:org_id>/members")
 @login_required
 def members_list(org_id: int) -> Response:
-    return _members_page(org_id, member_query(request.args))
+    return _members_page(org_id, _query())
 
 
-@bp.post("/orgs/<int:org_id>/members/<int:user_id>")
+@bp.post("/orgs/<id:org_id>/members/<id:user_id>")
 @login_required
 def update_member(org_id: int, user_id: int) -> Response:
-    """One row's role or status; answers with that row (and the count, if it left the list)."""
-    query = member_query(request.args)
-    form = MemberForm()
+    """One row's role or status; answers with that row (and the counts, if it left the list)."""
+    query = _query()
     error: str | None = None
     status = 200
-    role, active = form.changes() if form.validate_on_submit() else (None, None)
-    if role is None and active is None:
-        status, error = 400, "Choose a role or a status."
-    else:
-        try:
-            members.update_members(
-                me(), org_id, [user_id], role=role, is_active=active, via=Via.WEB
-            )
-        except DomainError as err:
-            status, error = in_place(err), err.message
-    if error is None and user_id == me().id and not _can_view(org_id):
-        flash(_changed_message("You", role, active), "success")
+    account: Account | None = None
+    given: dict[str, Any] = {}
+    try:
+        body = inputs.parse(
+            inputs.UpdateMembers,
+            {"user_ids": str(user_id), **_changes(request.form, ("role", "is_active"))},
+        )
+        given = body.given()
+        account = members.update_members(me(), org_id, body.user_ids, via=Via.WEB, **given)
+    except DomainError as err:
+        status, error = in_place(err), err.message
+    if account is not None and Action.VIEW not in account.allowed:
+        flash(_changed_message("You", **given), "success")  # changed themselves out of the list
         return redirect(url_for("web.my_organizations"))
-    if error is None and not is_htmx():
-        member = members.get_member(me(), org_id, user_id)
-        flash(_changed_message(_who(member), role, active), "success")
-        return redirect(_list_url(org_id, query))
-    page = _page(org_id, query)
-    row = next((m for m in page.items if m.user_id == user_id), None)
-    gone = None
+    account = account or organizations.get_organization(me(), org_id)
+    try:
+        listed = member_list.find_member(me(), org_id, user_id, query, seen=account)
+    except NotMembers:
+        listed = None  # removed meanwhile: the row says so
     if error is None:
-        # Changed out of the filtered list (a role filter, say): name who, not an id.
-        gone = None if row else members.get_member(me(), org_id, user_id)
-        flash(_changed_message(_who(row or gone), role, active), "success")  # type: ignore[arg-type]
+        who = _who(listed.member) if listed else f"Member #{user_id}"
+        flash(_changed_message(who, **given), "success")
+        if not is_htmx():
+            return redirect(_list_url(org_id, query))
+    shown = listed is not None and listed.matches
     if not is_htmx():
-        if row is None and error:
+        if error and not shown:
             flash(error, "error")
-        return _members_page(org_id, query, status=status, page=page, row_errors={user_id: error})
-    account = organizations.get_organization(me(), org_id)
-    show_bulk = Action.MANAGE_MEMBERS in account.allowed and page.total_items > 0
+        return _members_page(
+            org_id, query, account=account, status=status, row_errors={user_id: error}
+        )
+    show_bulk = Action.MANAGE_MEMBERS in account.allowed
+    context: dict[str, Any] = {}
+    if not shown:
+        # Changed out of the filtered list (a role filter, say): the counts above move.
+        context["page"] = page = _page(org_id, query, account)
+        show_bulk = show_bulk and page.total_items > 0
     return render(
         "members/index.html",
         "members/_row_answer.html",
@@ -206,16 +219,16 @@ def update_member(org_id: int, user_id: int) -> Response:
         account=account,
         allowed=account.allowed,
         grantable=grantable_roles(account.allowed),
-        locked=_locked(account, [row] if row else []),
+        locked=_locked(account, [listed.member] if listed else []),
         show_bulk=show_bulk,
-        member=row,
-        gone=gone,
+        member=listed.member if shown else None,
+        gone=listed.member if listed and not shown else None,
         gone_id=user_id,
         row_error=error,
-        page=page,
         query=query,
         args=query_args(query),
         selected=set(),
+        **context,
     )
 
 
@@ -223,45 +236,48 @@ def _who(member: Member) -> str:
     return f"{member.name} ({member.email})"
 
 
-def _changed_message(who: str, role: Role | None, active: bool | None) -> str:
+def _changed_message(who: str, role: Role | None = None, is_active: bool | None = None) -> str:
     """The message after a change: ``Ada (ada@x.org) is now ADMIN and suspended.``"""
     parts = []
     if role is not None:
         parts.append(role.name)
-    if active is not None:
-        parts.append("active" if active else "suspended")
+    if is_active is not None:
+        parts.append("active" if is_active else "suspended")
     verb = "are" if who == "You" else "is"
     return f"{who} {verb} now {' and '.join(parts)}."
 
 
-@bp.post("/orgs/<int:org_id>/members/bulk")
+@bp.post("/orgs/<id:org_id>/members/bulk")
 @login_required
 def bulk(org_id: int) -> Response:
     """One action on the selected rows, or on every member the filter matches."""
-    query = member_query(request.args)
+    query = _query()
     form = BulkForm()
     status = 200
     context: dict[str, Any] = {"bulk_form": form}
-    if not form.validate_on_submit():
-        problems = [
-            f"{form[name].label.text}: {' '.join(errs)}" for name, errs in form.errors.items()
-        ]
-        message = "; ".join(problems) if form.action.data and problems else "Choose an action."
-        return _members_page(org_id, query, status=400, bulk_error=message, **context)
+    action = form.action.data
+    if action not in BULK_ACTIONS:
+        return _members_page(org_id, query, status=400, bulk_error="Choose an action.", **context)
+    account: Account | None = None
     try:
         if form.all_matching.data:
-            ids = members.matching_member_ids(me(), org_id, query)
+            ids: list[int] | str = member_list.matching_member_ids(me(), org_id, query)
         else:
-            ids = parse_ids(request.form.getlist("user_ids"))
+            ids = ",".join(request.form.getlist("user_ids"))
         if not ids:
             raise InvalidInput.field("user_ids", "Select at least one member first.")
-        context["selected"] = set(ids)
-        if form.wants_confirmation:
-            context["confirm"] = {"count": len(ids), "ids": ids}
+        if action == "remove":
+            body: inputs.MemberIds = inputs.parse(inputs.MemberIds, {"user_ids": ids})
         else:
-            done = _apply(org_id, form, ids)
+            changes = BULK_CHANGES.get(action) or _changes(request.form, ("role",))
+            body = inputs.parse(inputs.UpdateMembers, {"user_ids": ids, **changes})
+        context["selected"] = set(body.user_ids)
+        if form.wants_confirmation:
+            context["confirm"] = {"count": len(body.user_ids), "ids": body.user_ids}
+        else:
+            done, account = _apply(org_id, body)
             flash(done, "success")
-            if me().id in ids and not _can_view(org_id):
+            if account is None or Action.VIEW not in account.allowed:  # changed themselves out
                 return redirect(url_for("web.my_organizations"))
             if not is_htmx():
                 return redirect(_list_url(org_id, query))
@@ -270,72 +286,54 @@ def bulk(org_id: int) -> Response:
     except DomainError as error:
         status = in_place(error)
         context["bulk_error"] = error.message
-    return _members_page(org_id, query, status=status, **context)
+    return _members_page(org_id, query, account=account, status=status, **context)
 
 
-def _can_view(org_id: int) -> bool:
-    """Whether the signed-in user may still see the member list (after changing themselves)."""
-    try:
-        return Action.VIEW in organizations.get_organization(me(), org_id).allowed
-    except (Forbidden, NotFound):
-        return False
+def _apply(org_id: int, body: inputs.MemberIds) -> tuple[str, Account | None]:
+    """Make the change; the message, and the organization as the user now sees it."""
+    n = f"{len(body.user_ids):,} member{'s' if len(body.user_ids) != 1 else ''}"
+    if not isinstance(body, inputs.UpdateMembers):
+        return f"Removed {n}.", members.remove_members(me(), org_id, body.user_ids, via=Via.WEB)
+    changes = body.given()
+    account = members.update_members(me(), org_id, body.user_ids, via=Via.WEB, **changes)
+    if "role" in changes:
+        return f"Changed the role of {n} to {changes['role'].name}.", account
+    return (f"Activated {n}." if changes["is_active"] else f"Suspended {n}."), account
 
 
-def _apply(org_id: int, form: BulkForm, ids: list[int]) -> str:
-    n = f"{len(ids):,} member{'s' if len(ids) != 1 else ''}"
-    match form.action.data:
-        case "role":
-            role = Role[form.role.data or "VIEWER"]
-            members.update_members(me(), org_id, ids, role=role, via=Via.WEB)
-            return f"Changed the role of {n} to {role.name}."
-        case "activate":
-            members.update_members(me(), org_id, ids, is_active=True, via=Via.WEB)
-            return f"Activated {n}."
-        case "suspend":
-            members.update_members(me(), org_id, ids, is_active=False, via=Via.WEB)
-            return f"Suspended {n}."
-        case _:
-            members.remove_members(me(), org_id, ids, via=Via.WEB)
-            return f"Removed {n}."
-
-
-@bp.post("/orgs/<int:org_id>/members/add")
+@bp.post("/orgs/<id:org_id>/members/add")
 @login_required
 def add(org_id: int) -> Response:
     """Add by pasted emails and/or user ids: all of them, or none when any is refused."""
-    query = member_query(request.args)
+    query = _query()
     form = AddMembersForm()
     status = 200
-    if form.validate_on_submit():
-        try:
-            emails, ids = parse_entries(form.entries.data or "")
-            if emails:
-                ids += members.resolve_emails(me(), org_id, emails)
-            account = members.add_members(
-                me(),
-                org_id,
-                ids,
-                role=Role[form.role.data or "VIEWER"],
-                is_active=not form.suspended.data,
-                via=Via.WEB,
-            )
-        except DomainError as error:
-            status = attach_to_form(form, error)
-            form.refused_ids = error.user_ids  # type: ignore[attr-defined]
-        else:
-            added = len(set(ids))
-            flash(
-                f"Added {added:,} member{'s' if added != 1 else ''}; "
-                f"{account.organization_name} now has {account.member_count:,}.",
-                "success",
-            )
-            if not is_htmx():
-                return redirect(_list_url(org_id, query))
-            response = _members_page(org_id, query, partial="members/_add_form.html", added=added)
-            response.headers["HX-Trigger"] = "members-changed"
-            return response
+    try:
+        emails, ids = parse_entries(form.entries.data or "")
+        if emails:
+            ids += members.resolve_emails(me(), org_id, emails)
+        given = _changes(request.form, ("role",))
+        if form.suspended.data:
+            given["is_active"] = "false"
+        body = inputs.parse(inputs.AddMembers, {"user_ids": ids, **given})
+        account = members.add_members(me(), org_id, body.user_ids, via=Via.WEB, **body.given())
+    except DomainError as error:
+        status = attach_to_form(form, error)
+        form.refused_ids = error.user_ids  # type: ignore[attr-defined]
     else:
-        status = 400
+        added = len(body.user_ids)
+        flash(
+            f"Added {added:,} member{'s' if added != 1 else ''}; "
+            f"{account.organization_name} now has {account.member_count:,}.",
+            "success",
+        )
+        if not is_htmx():
+            return redirect(_list_url(org_id, query))
+        response = _members_page(
+            org_id, query, account=account, partial="members/_add_form.html", added=added
+        )
+        response.headers["HX-Trigger"] = "members-changed"
+        return response
     return _members_page(
         org_id, query, partial="members/_add_form.html", status=status, add_form=form
     )

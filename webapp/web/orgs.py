@@ -7,12 +7,12 @@ from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from webapp.models import User, Via
-from webapp.services import audit, members, organizations
-from webapp.services.errors import DomainError, InvalidInput
+from webapp.services import audit, members, organizations, values
+from webapp.services.errors import DomainError
 from webapp.services.permissions import PERMISSIONS, SUSPENDED_ACTIONS, Action
 from webapp.web import bp
 from webapp.web.errors import attach_to_form, in_place
-from webapp.web.forms import CreateOrganizationForm, DeleteForm, EmptyForm, RenameForm, parse_ids
+from webapp.web.forms import CreateOrganizationForm, DeleteForm, EmptyForm, RenameForm
 from webapp.web.htmx import is_htmx, render
 
 ACTIVITY_PAGE_SIZE = 25
@@ -47,7 +47,7 @@ def index() -> Response:
 def my_organizations() -> Response:
     form = CreateOrganizationForm()
     status = 200
-    if form.validate_on_submit():
+    if form.is_submitted():
         try:
             account = organizations.create_organization(
                 me(), form.organization_name.data or "", via=Via.WEB
@@ -57,8 +57,6 @@ def my_organizations() -> Response:
         else:
             flash(f"Created {account.organization_name}. You are its owner.", "success")
             return redirect(url_for("web.organization", org_id=account.id))
-    elif form.is_submitted():
-        status = 400
     return render(
         "orgs/index.html",
         "orgs/_create_form.html",
@@ -68,7 +66,7 @@ def my_organizations() -> Response:
     )
 
 
-@bp.get("/orgs/<int:org_id>")
+@bp.get("/orgs/<id:org_id>")
 @login_required
 def organization(org_id: int) -> Response:
     account = organizations.get_organization(me(), org_id)
@@ -89,7 +87,7 @@ def organization(org_id: int) -> Response:
     )
 
 
-@bp.post("/orgs/<int:org_id>/leave")
+@bp.post("/orgs/<id:org_id>/leave")
 @login_required
 def leave(org_id: int) -> Response:
     form = EmptyForm()
@@ -117,13 +115,13 @@ def leave(org_id: int) -> Response:
     return redirect(url_for("web.my_organizations"))
 
 
-@bp.route("/orgs/<int:org_id>/settings", methods=["GET", "POST"])
+@bp.route("/orgs/<id:org_id>/settings", methods=["GET", "POST"])
 @login_required
 def settings(org_id: int) -> Response:
     """GET shows the rename and delete forms; POST renames."""
     form = RenameForm(prefix="rename")
     status = 200
-    if form.validate_on_submit():
+    if form.is_submitted():
         try:
             account = organizations.rename_organization(
                 me(), org_id, form.organization_name.data or "", via=Via.WEB
@@ -135,8 +133,6 @@ def settings(org_id: int) -> Response:
             if not is_htmx():
                 return redirect(url_for("web.settings", org_id=org_id))
             return _settings_page(org_id, RenameForm(prefix="rename", formdata=None), renamed=True)
-    elif form.is_submitted():
-        status = 400
     return _settings_page(org_id, form, status=status)
 
 
@@ -172,12 +168,12 @@ def _settings_page(
     )
 
 
-@bp.post("/orgs/<int:org_id>/delete")
+@bp.post("/orgs/<id:org_id>/delete")
 @login_required
 def delete(org_id: int) -> Response:
     form = DeleteForm(prefix="delete")
     account = organizations.get_organization(me(), org_id)
-    if form.validate_on_submit():
+    if form.is_submitted():
         if (form.confirm_name.data or "").strip() != account.organization_name:
             form.confirm_name.errors = ["does not match the organization's name"]  # type: ignore[misc]
             status = 400
@@ -196,16 +192,14 @@ def delete(org_id: int) -> Response:
     )
 
 
-@bp.get("/orgs/<int:org_id>/activity")
+@bp.get("/orgs/<id:org_id>/activity")
 @login_required
 def activity(org_id: int) -> Response:
     account = organizations.get_organization(me(), org_id)
     member_text = request.args.get("member", "").strip()
     page_text = request.args.get("page", "1")
-    target = parse_ids([member_text], "member")[0] if member_text else None
-    page_number = parse_ids([page_text], "page")[0] if page_text else 1
-    if page_number < 1:
-        raise InvalidInput.field("page", "must be 1 or more")
+    target = values.parse_id(member_text, "member") if member_text else None
+    page_number = values.parse_id(page_text, "page") if page_text else 1
     events = audit.list_audit_events(
         me(),
         org_id,

@@ -41,8 +41,6 @@ def create_token() -> Response:
     """The token text is in this one answer only: never redirected, never flashed (the session
     cookie is signed, not encrypted)."""
     form = TokenForm()
-    if not form.validate_on_submit():
-        return _page("tokens/_panel.html", 400, form=form)
     try:
         token, text = tokens.create_token(
             me(), form.name.data or "", expires_at=form.expires_at(), via=Via.WEB
@@ -54,7 +52,7 @@ def create_token() -> Response:
     return response
 
 
-@bp.post("/settings/tokens/<int:token_id>/revoke")
+@bp.post("/settings/tokens/<id:token_id>/revoke")
 @login_required
 def revoke_token(token_id: int) -> Response:
     # CSRF is checked before the view; someone else's or an unknown token is the 404 page.

@@ -1,0 +1,390 @@
+"""What every front reads from its requests, as types: one parser per idea (STYLE §6).
+
+The JSON API and the dashboard parse with these same models: the member list's query, member
+changes, id lists, flags, roles, names. A front may call a field by another name (the
+dashboard's ``page`` counts from 1) but never checks a value again: the API and the pages
+accept and refuse alike, naming the same field. The models are also the OpenAPI document's
+source (``api/openapi.py``).
+
+Shape is checked here (types, the id list's form and size, ranges); what a value means is the
+services' (``services.values``, which these types call, and every service checks again for
+its other callers, the CLI among them). Defaults live in the service signatures: a field left
+out is passed on as left out.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Strict,
+    Tag,
+    ValidationError,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+from werkzeug.routing import BaseConverter
+
+from webapp.models import Role
+from webapp.models.tables import ORG_NAME_MAX
+from webapp.patterns import SEARCH_PATTERN, trimmed_text_pattern
+from webapp.services import values
+from webapp.services.errors import FieldError, InvalidInput
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def service_default(function: Callable[..., Any], name: str) -> Any:
+    """A keyword's default in a service signature: where defaults are decided, once."""
+    return inspect.signature(function).parameters[name].default
+
+
+def _invalid_to_pydantic(call: Callable[[Any], Any], value: Any) -> Any:
+    """Run a service value rule inside pydantic, so its message lands in ``errors``."""
+    try:
+        return call(value)
+    except InvalidInput as error:
+        message = error.errors[0].message if error.errors else error.message
+        raise PydanticCustomError("invalid_value", message) from None
+
+
+# -- ids -------------------------------------------------------------------------------------
+
+
+def _json_integer(value: Any) -> Any:
+    """A JSON number with a zero fraction (11.0, 1e3) is that integer, as JSON Schema says.
+
+    The API reads numbers with a fraction or exponent exactly (``Decimal``, see
+    ``api.routes.json_body``), so a large id is never rounded through a float. Booleans and
+    strings are not integers, even in lax mode.
+    """
+    if isinstance(value, Decimal):
+        if not value.is_finite() or value != value.to_integral_value():
+            raise PydanticCustomError("int_type", "must be a whole number")
+        if value.adjusted() >= len(str(values.ID_MAX)):  # before int(): 1e999999 is huge
+            raise PydanticCustomError(
+                "int_type", f"must be a whole number between 1 and {values.ID_MAX}"
+            )
+        return int(value)
+    return value
+
+
+Id = Annotated[int, Strict(), Field(ge=1, le=values.ID_MAX), BeforeValidator(_json_integer)]
+
+
+def _int_range_pattern(high: int) -> str:
+    """A regex for the decimal integers 1..high, leading zeros allowed (ECMA-262 compatible)."""
+    digits = str(high)
+    n = len(digits)
+    shorter = f"[1-9][0-9]{{0,{n - 2}}}" if n > 1 else ""
+    same: list[str] = []
+    for i, d in enumerate(digits):
+        if d == "0" or (i == 0 and d == "1"):
+            continue
+        low = "1" if i == 0 else "0"
+        rest = n - i - 1
+        tail = f"[0-9]{{{rest}}}" if rest else ""
+        same.append(f"{digits[:i]}[{low}-{int(d) - 1}]{tail}")
+    same.append(digits)
+    return "0*(?:" + "|".join([p for p in (shorter, *same) if p]) + ")"
+
+
+class IdConverter(BaseConverter):
+    """``<id:name>`` in a URL: ASCII digits read by ``values.parse_id``, for every front.
+
+    A number that is no id (0, or beyond 64 bits) becomes 0, which no row has: the route
+    answers what it answers for an id it does not know (404), after authentication. No bound in
+    the regex: Werkzeug answers 405 rather than 404 when a converter refuses.
+    """
+
+    regex = "[0-9]+"
+
+    def to_python(self, value: str) -> int:
+        try:
+            return values.parse_id(value)
+        except InvalidInput:
+            return 0
+
+    def to_url(self, value: int) -> str:
+        return str(int(value))
+
+
+ID_PATTERN = _int_range_pattern(values.ID_MAX)
+USER_IDS_TEXT_PATTERN = f"^{ID_PATTERN}(?:,{ID_PATTERN})*$"
+
+
+def _array_or_text(value: Any) -> str:
+    return "string" if isinstance(value, str) else "array"
+
+
+UserIdList = Annotated[
+    Annotated[
+        list[Id],
+        Field(min_length=1, max_length=values.USER_IDS_MAX),
+        AfterValidator(lambda ids: _invalid_to_pydantic(values.user_ids, ids)),
+        Tag("array"),
+    ]
+    | Annotated[
+        str,
+        Field(pattern=USER_IDS_TEXT_PATTERN, max_length=values.USER_IDS_MAX * 21),
+        AfterValidator(lambda text: _invalid_to_pydantic(values.parse_user_ids, text)),
+        Tag("string"),
+    ],
+    Discriminator(_array_or_text),
+    Field(
+        description=(
+            f"1 to {values.USER_IDS_MAX:,} user ids, each a positive 64-bit integer: a JSON array, "
+            'or the comma-separated form "14,31,33,43". Duplicates collapse.'
+        ),
+        examples=[[14, 31, 33, 43], "14,31,33,43"],
+    ),
+]
+"""User ids as ``values.UserIds``: checked once, here, and not again by the services."""
+
+# -- flags -----------------------------------------------------------------------------------
+
+
+def _flag(value: Any) -> Any:
+    # A JSON boolean, or exactly the two spellings the docs promise (a form or a query string
+    # can only send text); pydantic alone would take "yes", "1", "on", " TRUE "...
+    if isinstance(value, bool):
+        return value
+    if value in ("true", "false"):
+        return value == "true"
+    raise PydanticCustomError("bool_parsing", 'must be true or false (or "true" / "false")')
+
+
+Flag = Annotated[
+    bool,
+    BeforeValidator(_flag),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "boolean"}, {"type": "string", "enum": ["true", "false"]}],
+            "description": 'A JSON boolean; the strings "true" and "false" are accepted too.',
+        }
+    ),
+]
+# The same flag in a query string, where every value is text; documented as a boolean.
+QueryFlag = Annotated[Flag, WithJsonSchema({"type": "boolean"})]
+
+# -- text ------------------------------------------------------------------------------------
+
+OrganizationName = Annotated[
+    str,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": trimmed_text_pattern(ORG_NAME_MAX),
+            "description": (
+                f"1 to {ORG_NAME_MAX} characters after trimming, no control characters. "
+                "Leading and trailing spaces are removed."
+            ),
+            "examples": ["Acme Corporation"],
+        }
+    ),
+]
+"""Checked, once trimmed, by ``services.values.organization_name``: the same for every front."""
+
+# -- the member list -------------------------------------------------------------------------
+
+SORT_BY = ("user_id", "email", "name", "role", "is_active", "joined_at")
+SORT_DEFAULT = "name"
+PAGE_SIZE_DEFAULT = 25
+PAGE_SIZE_MAX = 500
+PAGE_NUMBER_MAX = 10_000_000
+QUERY_MAX = 100
+
+PageNumber = Annotated[int, Field(ge=0, le=PAGE_NUMBER_MAX)]
+
+
+def _no_control_characters(text: str) -> str:
+    # The pattern says it for the document; lone surrogates cannot be written in a pattern.
+    if values.has_control_characters(text):
+        raise PydanticCustomError("string_pattern_mismatch", "must not contain control characters")
+    return text
+
+
+SearchText = Annotated[
+    str,
+    Field(max_length=QUERY_MAX, pattern=SEARCH_PATTERN),
+    AfterValidator(_no_control_characters),
+]
+
+
+class MemberQuery(BaseModel):
+    """One page of the member list: its page, sort and filters.
+
+    The API reads it from ``GET .../users``'s query string, the dashboard from the members
+    page's URL (``DashboardMemberQuery``), the services take it as it is.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    page_number: PageNumber = Field(
+        default=0,
+        description="Zero-based. A page past the end has no items and the right totals.",
+    )
+    page_size: int = Field(default=PAGE_SIZE_DEFAULT, ge=1, le=PAGE_SIZE_MAX)
+    sort_by: Literal[SORT_BY] = Field(  # type: ignore[valid-type]
+        default=SORT_DEFAULT, description="Ties are broken by user_id."
+    )
+    sort_ascending: QueryFlag = True
+    q: SearchText | None = Field(default=None, description="Part of the email or name, any case.")
+    role: Role | None = Field(default=None, description="Only members with this role.")
+    is_active: QueryFlag | None = Field(default=None, description="Only active or suspended.")
+
+    @property
+    def search(self) -> str | None:
+        """The search text, trimmed; None when there is none."""
+        return (self.q or "").strip() or None
+
+    @property
+    def is_filtered(self) -> bool:
+        return self.search is not None or self.role is not None or self.is_active is not None
+
+    def at_page(self, page_number: int) -> MemberQuery:
+        return self.model_copy(update={"page_number": page_number})
+
+
+class DashboardMemberQuery(MemberQuery):
+    """The member query as the members page's URL says it: ``page`` counts from 1, and an
+    empty field is one left out (the filter form's "any role" sends ``role=``)."""
+
+    page_number: Annotated[
+        int, Field(ge=1, le=PAGE_NUMBER_MAX + 1), AfterValidator(lambda page: page - 1)
+    ] = Field(default=0, validation_alias="page")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_is_absent(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            return {key: value for key, value in data.items() if value != ""}
+        return data
+
+
+# -- request bodies --------------------------------------------------------------------------
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class CreateAccount(_Body):
+    """The body of ``POST /api/organizations``."""
+
+    organization_name: OrganizationName
+
+
+class UpdateAccount(_Body):
+    """The body of ``PUT /api/organizations``: the id names the organization."""
+
+    id: Id
+    organization_name: OrganizationName
+
+
+class UpdateAccountById(_Body):
+    """The body of ``PUT /api/organizations/{organization_id}``; ``id``, if given, must match."""
+
+    id: Id | None = Field(
+        default=None, description="Optional; when given it must equal the id in the path."
+    )
+    organization_name: OrganizationName
+
+
+class MemberIds(_Body):
+    """Users named by id, in either form."""
+
+    user_ids: UserIdList
+
+
+class MemberChanges(MemberIds):
+    """Users, and what to make of them: a role, an active flag, or both (absent: left out)."""
+
+    # Absent means "not given" (the service's default, or "leave as is"); an explicit null is
+    # refused like any other wrong type.
+    role: Role = None  # type: ignore[assignment]
+    is_active: Flag = None  # type: ignore[assignment]
+
+    def given(self) -> dict[str, Any]:
+        """``role`` and ``is_active`` as the service takes them: only those that were sent."""
+        return {
+            name: getattr(self, name)
+            for name in ("role", "is_active")
+            if name in self.model_fields_set
+        }
+
+
+def _add_defaults(schema: dict[str, Any]) -> None:
+    """Document the defaults of ``services.members.add_members``, where they are decided."""
+    from webapp.services import members
+
+    for name in ("role", "is_active"):
+        default = service_default(members.add_members, name)
+        shown = default.name if isinstance(default, Role) else default
+        schema["properties"][name]["default"] = shown
+        schema["properties"][name]["description"] = f"Defaults to {json.dumps(shown)}."
+
+
+class AddMembers(MemberChanges):
+    """The body of ``POST .../users``. Without ``role`` members join as the service's default."""
+
+    model_config = ConfigDict(json_schema_extra=_add_defaults)
+
+
+def _role_or_flag(schema: dict[str, Any]) -> None:
+    """At least one of ``role`` and ``is_active``; neither documents a null default."""
+    schema["anyOf"] = [{"required": ["role"]}, {"required": ["is_active"]}]
+    for name in ("role", "is_active"):
+        schema["properties"][name].pop("default", None)
+
+
+class UpdateMembers(MemberChanges):
+    """The body of ``PUT .../users``: ``role``, ``is_active`` or both."""
+
+    model_config = ConfigDict(json_schema_extra=_role_or_flag)
+
+
+# -- parsing ---------------------------------------------------------------------------------
+
+# The tags of the unions above appear in pydantic's error locations; they are not field names.
+UNION_TAGS = frozenset({"array", "string"})
+
+# What to say instead of echoing a long regular expression back.
+PATTERN_MESSAGES = {
+    "user_ids": "must be positive 64-bit integers separated by commas, like 14,31,33,43",
+    "q": "must not contain control characters",
+}
+
+
+def parse(model: type[Model], data: Any) -> Model:
+    """``data`` as ``model``, or InvalidInput naming each field that is not right."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise invalid_input(error) from None
+
+
+def invalid_input(error: ValidationError) -> InvalidInput:
+    """A pydantic validation error as the domain's InvalidInput, one FieldError per problem."""
+    errors: list[FieldError] = []
+    for item in error.errors(include_url=False, include_input=False):
+        parts = [str(p) for p in item["loc"] if p not in UNION_TAGS]
+        field = ".".join(parts) or "body"
+        message = item["msg"]
+        if item["type"] == "string_pattern_mismatch" and parts:
+            message = PATTERN_MESSAGES.get(parts[0], "has an invalid format")
+        if not any(e.field == field and e.message == message for e in errors):
+            errors.append(FieldError(field, message))
+    summary = "; ".join(f"{e.field}: {e.message}" for e in errors)
+    return InvalidInput(summary or None, errors=errors)

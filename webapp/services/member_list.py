@@ -1,0 +1,240 @@
+"""The member list: pages sorted and filtered, one member, and what a filter matches.
+
+Every sort walks an ``(organization_id, key, user_id)`` index, and a page costs a fixed number
+of statements at any depth, size or sort (``list_members``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy.orm import InstrumentedAttribute
+
+from webapp.extensions import db
+from webapp.inputs import SORT_BY, MemberQuery
+from webapp.models import Membership, Organization, Role, User
+from webapp.services.errors import Forbidden, InvalidInput, NotMembers
+from webapp.services.organizations import ROLE_COUNTERS, Account
+from webapp.services.permissions import Action, require
+from webapp.services.values import USER_IDS_MAX, is_id, name_sort_key
+
+SORT_KEYS: dict[str, InstrumentedAttribute[Any]] = {
+    "user_id": Membership.user_id,
+    "email": Membership.sort_email,
+    "name": Membership.sort_name,
+    "role": Membership.role,
+    "is_active": Membership.is_active,
+    "joined_at": Membership.created_at,
+}
+assert tuple(SORT_KEYS) == SORT_BY, "every sort the query offers has its column"
+
+
+@dataclass(frozen=True)
+class Member:
+    """One member, as the list shows them (DESIGN §4 Member)."""
+
+    user_id: int
+    email: str
+    name: str
+    role: Role
+    is_active: bool
+    joined_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class MemberPage:
+    """One page of the member list and its totals (DESIGN §4 MemberPage)."""
+
+    items: list[Member]
+    page_number: int
+    page_size: int
+    total_items: int
+    total_pages: int
+    sort_by: str
+    sort_ascending: bool
+
+
+@dataclass(frozen=True)
+class ListedMember:
+    """A member, and whether a list's filters still match them."""
+
+    member: Member
+    matches: bool
+
+
+def _filters(org_id: int, query: MemberQuery) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = [Membership.organization_id == org_id]
+    if query.search is not None:
+        where.append(
+            Membership.sort_email.contains(query.search.lower(), autoescape=True)
+            | Membership.sort_name.contains(name_sort_key(query.search), autoescape=True)
+        )
+    if query.role is not None:
+        where.append(Membership.role == query.role)
+    if query.is_active is not None:
+        where.append(Membership.is_active.is_(query.is_active))
+    return where
+
+
+def _viewer(actor: User, org_id: int, seen: Account | None) -> tuple[int, Organization | None]:
+    """The member count the list starts from, after the access check.
+
+    ``seen`` is the organization as a service call of this same request just returned it to
+    the actor (a change, say): that call checked access, so it is not checked again, and its
+    counts are current. Without it, one statement checks access and reads the counts.
+    """
+    if seen is None:
+        org, _ = require(actor, org_id, Action.VIEW)
+        return org.member_count, org
+    if seen.id != org_id:
+        raise ValueError("seen is another organization's account")
+    if Action.VIEW not in seen.allowed:
+        raise Forbidden()
+    return seen.member_count, None
+
+
+def list_members(
+    actor: User, org_id: int, query: MemberQuery, *, seen: Account | None = None
+) -> MemberPage:
+    """One page of members, sorted and filtered. Any active member may list.
+
+    Two statements when unfiltered (the total is the organization's counter), three when
+    filtered, whatever the page depth, size or sort; one fewer with ``seen`` (see ``_viewer``).
+    """
+    member_count, _ = _viewer(actor, org_id, seen)
+    where = _filters(org_id, query)
+    if query.is_filtered:
+        total = db.session.scalar(select(func.count()).select_from(Membership).where(*where)) or 0
+    else:
+        total = member_count
+    key = SORT_KEYS[query.sort_by]
+    forward = [key.asc(), Membership.user_id.asc()]
+    backward = [key.desc(), Membership.user_id.desc()]
+    order = forward if query.sort_ascending else backward
+    # Find the page on the covering (organization_id, key, user_id) index first, then join
+    # only those rows. OFFSET walks the index entries it skips, so a page in the second half
+    # is found from the other end: the last page costs what page 0 costs.
+    offset = query.page_number * query.page_size
+    limit = query.page_size
+    inner_order = order
+    if offset < total and offset * 2 > total:
+        tail = total - offset  # rows from this page's first to the very last
+        inner_order = backward if query.sort_ascending else forward
+        limit, offset = min(query.page_size, tail), max(tail - query.page_size, 0)
+    page_ids = (
+        select(Membership.user_id)
+        .where(*where)
+        .order_by(*inner_order)
+        .limit(limit)
+        .offset(offset)
+        .subquery()
+    )
+    rows = db.session.execute(
+        select(Membership, User.email, User.name)
+        .join(
+            page_ids,
+            and_(Membership.organization_id == org_id, Membership.user_id == page_ids.c.user_id),
+        )
+        .join(User, User.id == Membership.user_id)
+        .order_by(*order)
+    ).all()
+    return MemberPage(
+        items=[_member(m, email, name) for m, email, name in rows],
+        page_number=query.page_number,
+        page_size=query.page_size,
+        total_items=total,
+        total_pages=-(-total // query.page_size),
+        sort_by=query.sort_by,
+        sort_ascending=query.sort_ascending,
+    )
+
+
+def find_member(
+    actor: User,
+    org_id: int,
+    user_id: int,
+    query: MemberQuery | None = None,
+    *,
+    seen: Account | None = None,
+) -> ListedMember:
+    """One member as the list shows them, and whether ``query``'s filters match them.
+
+    One statement (two without ``seen``). Raises NotFound / Forbidden as ``require`` does,
+    NotMembers when the user is not a member.
+    """
+    _viewer(actor, org_id, seen)
+    row = None
+    if is_id(user_id):
+        matches = and_(*_filters(org_id, query or MemberQuery()))
+        row = db.session.execute(
+            select(Membership, User.email, User.name, case((matches, True), else_=False))
+            .join(User, User.id == Membership.user_id)
+            .where(Membership.organization_id == org_id, Membership.user_id == user_id)
+        ).first()
+    if row is None:
+        raise NotMembers(user_ids=[user_id] if is_id(user_id) else [])
+    membership, email, name, listed = row
+    return ListedMember(_member(membership, email, name), bool(listed))
+
+
+def get_member(actor: User, org_id: int, user_id: int, *, seen: Account | None = None) -> Member:
+    """One member, as the list shows them. See ``find_member``."""
+    return find_member(actor, org_id, user_id, seen=seen).member
+
+
+def _member(membership: Membership, email: str, name: str) -> Member:
+    return Member(
+        user_id=membership.user_id,
+        email=email,
+        name=name,
+        role=membership.role,
+        is_active=membership.is_active,
+        joined_at=membership.created_at,
+        updated_at=membership.updated_at,
+    )
+
+
+def count_matching(actor: User, org_id: int, query: MemberQuery, *, roles: Iterable[Role]) -> int:
+    """How many members the query's filters match (all pages) with one of ``roles``.
+
+    Any active member may ask. From the organization's counters when only the role is
+    filtered, else one COUNT.
+    """
+    org, _ = require(actor, org_id, Action.VIEW)
+    wanted = set(roles) if query.role is None else set(roles) & {query.role}
+    if not wanted:
+        return 0
+    if query.search is None and query.is_active is None:
+        return sum(getattr(org, ROLE_COUNTERS[role]) for role in wanted)
+    return (
+        db.session.scalar(
+            select(func.count())
+            .select_from(Membership)
+            .where(*_filters(org_id, query), Membership.role.in_(wanted))
+        )
+        or 0
+    )
+
+
+def matching_member_ids(actor: User, org_id: int, query: MemberQuery) -> list[int]:
+    """Every member id the query's filters match (all pages), for "select all N matching".
+
+    Refuses with InvalidInput when more than 10,000 match: bulk changes take that many at once.
+    """
+    require(actor, org_id, Action.VIEW)
+    ids = db.session.scalars(
+        select(Membership.user_id)
+        .where(*_filters(org_id, query))
+        .order_by(Membership.user_id)
+        .limit(USER_IDS_MAX + 1)
+    ).all()
+    if len(ids) > USER_IDS_MAX:
+        raise InvalidInput.field(
+            "user_ids", f"more than {USER_IDS_MAX:,} members match; narrow the filter"
+        )
+    return list(ids)
