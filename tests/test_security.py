@@ -44,18 +44,18 @@ def test_sign_out_invalidates_copies_of_the_cookie(app: Flask, client, make_user
     assert response.headers["Location"].startswith("/login")
 
 
-def test_password_change_and_deactivation_end_other_sessions(app, client, make_user, password):
-    from webapp.models import Via
-    from webapp.services import users
-
+def test_deactivating_an_account_ends_every_session(client, make_user, runner, password):
+    """``roster users deactivate``: a copied cookie stops working at once; activated again, the
+    person signs in anew."""
     user = make_user()
     login(client, user)
-    users.change_password(user, password, "a brand new password")
-    assert client.get("/orgs").status_code == 302
-    login(client, user, "a brand new password")
     assert client.get("/orgs").status_code == 200
-    users.set_user_active(user.id, False, via=Via.CLI)
+    assert runner.invoke(args=["users", "deactivate", user.email]).exit_code == 0
     assert client.get("/orgs").status_code == 302
+    assert runner.invoke(args=["users", "activate", user.email]).exit_code == 0
+    assert client.get("/orgs").status_code == 302  # the old session stays ended
+    login(client, user, password)
+    assert client.get("/orgs").status_code == 200
 
 
 def test_session_cookie_flags(client, make_user):

@@ -1,23 +1,24 @@
 """The ``roster`` command: a Flask CLI group bound to the app. Commands call the services.
 
-Each command prints only the value asked for on stdout; diagnostics go to stderr.
+Each command prints only the value asked for on stdout; diagnostics go to stderr. Listing the
+commands (``roster --help``) builds no app and imports no service: the commands are the
+group's own, and what they need is imported when they run.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
-from flask_migrate import upgrade
 
-from webapp.models import Via
-from webapp.services import demo as demo_service
-from webapp.services import tokens, users
-from webapp.services.errors import DomainError
+if TYPE_CHECKING:
+    from webapp.services.errors import DomainError
 
 
 def _create_app() -> Flask:
@@ -26,7 +27,43 @@ def _create_app() -> Flask:
     return create_app()
 
 
-@click.group(cls=FlaskGroup, create_app=_create_app)
+class RosterGroup(FlaskGroup):
+    """A FlaskGroup whose command list needs no app and no extension's CLI.
+
+    Roster's commands are added to the group itself (and to ``app.cli``, for Flask's test
+    runner). Of the commands installed extensions offer, only Flask-Migrate's ``db`` is kept,
+    imported when used: listing would otherwise import Alembic and Flask-Limiter's ``rich``.
+    """
+
+    LAZY: dict[str, tuple[str, str]] = {
+        "db": ("flask_migrate.cli:db", "Perform database migrations (Flask-Migrate)."),
+    }
+
+    def _load_plugin_commands(self) -> None:
+        self._loaded_plugin_commands = True
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *self.LAZY})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.LAZY and name not in self.commands:
+            module, _, attribute = self.LAZY[name][0].partition(":")
+            self.add_command(getattr(importlib.import_module(module), attribute), name)
+        return super().get_command(ctx, name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            if name in self.commands:
+                rows.append((name, self.commands[name].get_short_help_str(limit=60)))
+            else:
+                rows.append((name, self.LAZY[name][1]))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=RosterGroup, create_app=_create_app)
 def cli() -> None:
     """Roster: organization access control."""
 
@@ -40,6 +77,8 @@ def _fail(error: DomainError) -> None:
 @with_appcontext
 def init_db() -> None:
     """Create or upgrade the database schema (migrations to head)."""
+    from flask_migrate import upgrade
+
     upgrade(directory=current_app.extensions["migrate"].directory)
     click.echo("Database is at the latest schema.", err=True)
 
@@ -56,12 +95,57 @@ def users_group() -> None:
 @with_appcontext
 def users_create(email: str, name: str, password_stdin: bool) -> None:
     """Create a user and print its id."""
+    from webapp.models import Via
+    from webapp.services import users
+    from webapp.services.errors import DomainError
+
     password = sys.stdin.readline().rstrip("\r\n") if password_stdin else None
     try:
         user = users.create_user(email, name, password, via=Via.CLI)
     except DomainError as error:
         _fail(error)
     click.echo(user.id)
+
+
+def _set_active(email: str, is_active: bool) -> None:
+    from webapp.models import Via
+    from webapp.services import users
+    from webapp.services.errors import DomainError
+
+    user = _user_or_fail(email)
+    try:
+        users.set_user_active(user.id, is_active, via=Via.CLI)
+    except DomainError as error:
+        _fail(error)
+
+
+@users_group.command("deactivate")
+@click.argument("email")
+@with_appcontext
+def users_deactivate(email: str) -> None:
+    """Deactivate an account: it cannot sign in, its sessions and tokens stop working.
+
+    Refused while the user is the last active owner of an organization.
+    """
+    _set_active(email, False)
+
+
+@users_group.command("activate")
+@click.argument("email")
+@with_appcontext
+def users_activate(email: str) -> None:
+    """Activate a deactivated account again."""
+    _set_active(email, True)
+
+
+def _user_or_fail(email: str) -> Any:
+    from webapp.services import users
+
+    user = users.get_user_by_email(email)
+    if user is None:
+        click.echo(f"Error: no user with the email {email!r}.", err=True)
+        sys.exit(1)
+    return user
 
 
 @click.group("tokens")
@@ -75,10 +159,11 @@ def tokens_group() -> None:
 @with_appcontext
 def tokens_create(email: str, name: str) -> None:
     """Create an API token for a user and print it (it is shown only this once)."""
-    user = users.get_user_by_email(email)
-    if user is None:
-        click.echo(f"Error: no user with the email {email!r}.", err=True)
-        sys.exit(1)
+    from webapp.models import Via
+    from webapp.services import tokens
+    from webapp.services.errors import DomainError
+
+    user = _user_or_fail(email)
     try:
         _, text = tokens.create_token(user, name, via=Via.CLI)
     except DomainError as error:
@@ -91,6 +176,8 @@ def tokens_create(email: str, name: str) -> None:
 @with_appcontext
 def demo(members: int) -> None:
     """Fill an empty database with demo users and organizations; print how to sign in."""
+    from webapp.services import demo as demo_service
+
     created = demo_service.fill_demo_data(large_org_members=members)
     click.echo(
         "Demo data created." if created else "The database has data already; left as it is.",
@@ -218,10 +305,14 @@ def _redacted(url: str) -> str:
     return parts._replace(netloc=f"{parts.username or ''}:***@{host}").geturl()
 
 
-# Needs no app loaded first: it builds its own in production mode.
-cli.add_command(serve)
+# Roster's commands belong to the group itself, so that listing them needs no app; ``serve``
+# builds its own app, in production mode.
+APP_COMMANDS = (init_db, users_group, tokens_group, demo)
+for _command in (*APP_COMMANDS, serve):
+    cli.add_command(_command)
 
 
 def init_app(app: Flask) -> None:
-    for command in (init_db, users_group, tokens_group, demo):
+    # On app.cli too: Flask's test runner (app.test_cli_runner) invokes app.cli.
+    for command in APP_COMMANDS:
         app.cli.add_command(command)

@@ -333,11 +333,12 @@ def _add_defaults(schema: dict[str, Any]) -> None:
         default = service_default(members.add_members, name)
         shown = default.name if isinstance(default, Role) else default
         schema["properties"][name]["default"] = shown
-        schema["properties"][name]["description"] = f"Defaults to {json.dumps(shown)}."
+        written = shown if isinstance(shown, str) else json.dumps(shown)
+        schema["properties"][name]["description"] = f"Defaults to {written}."
 
 
 class AddMembers(MemberChanges):
-    """The body of ``POST .../users``. Without ``role`` members join as the service's default."""
+    """The body of ``POST .../users``; what is left out is the service's default."""
 
     model_config = ConfigDict(json_schema_extra=_add_defaults)
 

@@ -36,7 +36,7 @@ def assert_problem() -> Callable[..., dict[str, Any]]:
 
 
 @dataclass
-class Team:
+class EveryRole:
     """An organization with one member of each role, plus a suspended viewer and an outsider."""
 
     org: Account
@@ -59,7 +59,9 @@ class Team:
 
 
 @pytest.fixture
-def team(make_user: Callable[..., User], make_org: Callable[..., Account], add_member) -> Team:  # type: ignore[no-untyped-def]
+def every_role(
+    make_user: Callable[..., User], make_org: Callable[..., Account], add_member
+) -> EveryRole:  # type: ignore[no-untyped-def]
     owner = make_user(name="Olivia Owner")
     org = make_org(owner, name="Acme")
     people = {
@@ -70,7 +72,7 @@ def team(make_user: Callable[..., User], make_org: Callable[..., Account], add_m
         add_member(org, user, role)
     suspended = make_user(name="Sam Suspended")
     add_member(org, suspended, Role.VIEWER, is_active=False)
-    return Team(
+    return EveryRole(
         org=org,
         owner=owner,
         admin=people[Role.ADMIN],

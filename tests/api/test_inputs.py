@@ -17,33 +17,33 @@ def _users(n: int) -> list[int]:
     )
 
 
-def _member_ids(team) -> set[int]:  # type: ignore[no-untyped-def]
+def _member_ids(every_role) -> set[int]:  # type: ignore[no-untyped-def]
     page = member_list.list_members(
-        team.owner, team.org.id, inputs.MemberQuery(page_size=inputs.PAGE_SIZE_MAX)
+        every_role.owner, every_role.org.id, inputs.MemberQuery(page_size=inputs.PAGE_SIZE_MAX)
     )
     return {m.user_id for m in page.items}
 
 
 @pytest.mark.parametrize("form", ["array", "string", "string with duplicates"])
-def test_user_ids_as_array_or_comma_separated_string(team, api, form):
+def test_user_ids_as_array_or_comma_separated_string(every_role, api, form):
     ids = _users(3)
     value = {
         "array": ids,
         "string": ",".join(map(str, ids)),
         "string with duplicates": ",".join(map(str, ids + ids)),
     }[form]
-    response = api(team.owner).post(
-        f"/api/organizations/{team.org.id}/users", json={"user_ids": value}
+    response = api(every_role.owner).post(
+        f"/api/organizations/{every_role.org.id}/users", json={"user_ids": value}
     )
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.get_json()["member_count"] == 6 + 3
-    assert set(ids) <= _member_ids(team)
+    assert set(ids) <= _member_ids(every_role)
 
 
-def test_ten_thousand_ids_are_accepted(team, api):
+def test_ten_thousand_ids_are_accepted(every_role, api):
     ids = _users(values.USER_IDS_MAX)
-    response = api(team.owner).post(
-        f"/api/organizations/{team.org.id}/users", json={"user_ids": ids}
+    response = api(every_role.owner).post(
+        f"/api/organizations/{every_role.org.id}/users", json={"user_ids": ids}
     )
     assert response.status_code == 200
     assert response.get_json()["member_count"] == 6 + values.USER_IDS_MAX
@@ -71,36 +71,36 @@ def test_ten_thousand_ids_are_accepted(team, api):
     ],
     ids=repr,
 )
-def test_bad_user_ids_are_400_naming_the_field(team, api, assert_problem, user_ids):
-    response = api(team.owner).post(
-        f"/api/organizations/{team.org.id}/users", json={"user_ids": user_ids}
+def test_bad_user_ids_are_400_naming_the_field(every_role, api, assert_problem, user_ids):
+    response = api(every_role.owner).post(
+        f"/api/organizations/{every_role.org.id}/users", json={"user_ids": user_ids}
     )
     body = assert_problem(response, 400, "invalid_input")
     assert {e["field"].split(".")[0] for e in body["errors"]} == {"user_ids"}
-    assert organizations.get_organization(team.owner, team.org.id).member_count == 6
+    assert organizations.get_organization(every_role.owner, every_role.org.id).member_count == 6
 
 
-def test_ids_written_with_a_zero_fraction_are_read_exactly(team, api, make_user):
+def test_ids_written_with_a_zero_fraction_are_read_exactly(every_role, api, make_user):
     """Decided: 11.0 is the id 11, as JSON Schema counts it an integer; numbers are read exactly,
     so an id past 2**53 written with a fraction is not rounded to a neighbour's id."""
     person = make_user()
-    response = api(team.owner).post(
-        f"/api/organizations/{team.org.id}/users",
+    response = api(every_role.owner).post(
+        f"/api/organizations/{every_role.org.id}/users",
         data=f'{{"user_ids": [{person.id}.0]}}',
         headers={"Content-Type": "application/json"},
     )
     assert response.status_code == 200
-    assert organizations.get_my_role(person, team.org.id) is Role.VIEWER
-    far = api(team.owner).post(
-        f"/api/organizations/{team.org.id}/users",
+    assert organizations.get_my_role(person, every_role.org.id) is Role.VIEWER
+    far = api(every_role.owner).post(
+        f"/api/organizations/{every_role.org.id}/users",
         data='{"user_ids": [9007199254740993.0, 9007199254740993e0]}',
         headers={"Content-Type": "application/json"},
     )
     assert far.status_code == 422  # no such user: the exact id, not ...992
     assert far.get_json()["user_ids"] == [9007199254740993]
     for number in ("1e400", "-1e30", "1.5", "1e-3"):
-        refused = api(team.owner).post(
-            f"/api/organizations/{team.org.id}/users",
+        refused = api(every_role.owner).post(
+            f"/api/organizations/{every_role.org.id}/users",
             data=f'{{"user_ids": [{number}]}}',
             headers={"Content-Type": "application/json"},
         )
@@ -108,8 +108,8 @@ def test_ids_written_with_a_zero_fraction_are_read_exactly(team, api, make_user)
         assert [e["field"] for e in refused.get_json()["errors"]] == ["user_ids.0"], number
     # An exponent no decimal can hold is not a number JSON can mean: 400, never a 500.
     for number in ("1e9999999999999999999", "1e-9999999999999999999"):
-        refused = api(team.owner).post(
-            f"/api/organizations/{team.org.id}/users",
+        refused = api(every_role.owner).post(
+            f"/api/organizations/{every_role.org.id}/users",
             data=f'{{"user_ids": [{number}]}}',
             headers={"Content-Type": "application/json"},
         )
@@ -118,8 +118,10 @@ def test_ids_written_with_a_zero_fraction_are_read_exactly(team, api, make_user)
 
 
 @pytest.mark.parametrize("segment", ["1,,x", "23,,x", "x", "0", "1;2", "-1", "1,2,"])
-def test_bad_ids_in_the_remove_path_are_400(team, api, assert_problem, segment):
-    response = api(team.owner).delete(f"/api/organizations/{team.org.id}/users/{segment}")
+def test_bad_ids_in_the_remove_path_are_400(every_role, api, assert_problem, segment):
+    response = api(every_role.owner).delete(
+        f"/api/organizations/{every_role.org.id}/users/{segment}"
+    )
     body = assert_problem(response, 400, "invalid_input")
     assert body["errors"][0]["field"] == "user_ids"
 
@@ -127,56 +129,57 @@ def test_bad_ids_in_the_remove_path_are_400(team, api, assert_problem, segment):
 @pytest.mark.parametrize(
     ("value", "expected"), [(True, True), (False, False), ("true", True), ("false", False)]
 )
-def test_is_active_as_boolean_or_string(team, api, value, expected):
+def test_is_active_as_boolean_or_string(every_role, api, value, expected):
     [uid] = _users(1)
-    response = api(team.owner).post(
-        f"/api/organizations/{team.org.id}/users", json={"user_ids": [uid], "is_active": value}
+    response = api(every_role.owner).post(
+        f"/api/organizations/{every_role.org.id}/users",
+        json={"user_ids": [uid], "is_active": value},
     )
     assert response.status_code == 200
     user = users.get_user_by_email("bulk0@example.com")
-    assert organizations.get_organization(team.owner, team.org.id).member_count == 7
+    assert organizations.get_organization(every_role.owner, every_role.org.id).member_count == 7
     assert any(a.is_active is expected for a in organizations.list_my_organizations(user))
 
 
 @pytest.mark.parametrize("value", ["yes", "True", 1, 0, None, "1"])
-def test_other_is_active_values_are_400(team, api, assert_problem, value):
-    response = api(team.owner).put(
-        f"/api/organizations/{team.org.id}/users",
-        json={"user_ids": [team.viewer.id], "is_active": value},
+def test_other_is_active_values_are_400(every_role, api, assert_problem, value):
+    response = api(every_role.owner).put(
+        f"/api/organizations/{every_role.org.id}/users",
+        json={"user_ids": [every_role.viewer.id], "is_active": value},
     )
     body = assert_problem(response, 400)
     assert {e["field"] for e in body["errors"]} == {"is_active"}
 
 
 @pytest.mark.parametrize("spelling", ["ADMIN", "admin", "Admin", "aDmIn"])
-def test_role_in_any_case(team, api, spelling):
-    response = api(team.owner).put(
-        f"/api/organizations/{team.org.id}/users",
-        json={"user_ids": [team.viewer.id], "role": spelling},
+def test_role_in_any_case(every_role, api, spelling):
+    response = api(every_role.owner).put(
+        f"/api/organizations/{every_role.org.id}/users",
+        json={"user_ids": [every_role.viewer.id], "role": spelling},
     )
     assert response.status_code == 200
-    assert organizations.get_my_role(team.viewer, team.org.id) is Role.ADMIN
+    assert organizations.get_my_role(every_role.viewer, every_role.org.id) is Role.ADMIN
 
 
 @pytest.mark.parametrize("role", ["boss", "", " admin", 2, None])
-def test_unknown_roles_are_400(team, api, assert_problem, role):
-    response = api(team.owner).put(
-        f"/api/organizations/{team.org.id}/users",
-        json={"user_ids": [team.viewer.id], "role": role},
+def test_unknown_roles_are_400(every_role, api, assert_problem, role):
+    response = api(every_role.owner).put(
+        f"/api/organizations/{every_role.org.id}/users",
+        json={"user_ids": [every_role.viewer.id], "role": role},
     )
     body = assert_problem(response, 400)
     assert {e["field"] for e in body["errors"]} == {"role"}
 
 
-def test_update_needs_a_role_or_is_active(team, api, assert_problem):
-    response = api(team.owner).put(
-        f"/api/organizations/{team.org.id}/users", json={"user_ids": [team.viewer.id]}
+def test_update_needs_a_role_or_is_active(every_role, api, assert_problem):
+    response = api(every_role.owner).put(
+        f"/api/organizations/{every_role.org.id}/users", json={"user_ids": [every_role.viewer.id]}
     )
     assert_problem(response, 400, "invalid_input")
 
 
-def test_unknown_body_fields_are_400(team, api, assert_problem):
-    response = api(team.owner).post(
+def test_unknown_body_fields_are_400(every_role, api, assert_problem):
+    response = api(every_role.owner).post(
         "/api/organizations", json={"organization_name": "X", "owner": 1}
     )
     body = assert_problem(response, 400)
@@ -197,9 +200,9 @@ def test_good_organization_names_are_accepted(make_user, api, name):
     assert response.get_json()["organization_name"] == name.strip()
 
 
-def test_the_seed_example_query_names_each_bad_parameter(team, api, assert_problem):
-    response = api(team.owner).get(
-        f"/api/organizations/{team.org.id}/users"
+def test_the_seed_example_query_names_each_bad_parameter(every_role, api, assert_problem):
+    response = api(every_role.owner).get(
+        f"/api/organizations/{every_role.org.id}/users"
         "?page_number=9&page_size=0&sort_ascending=false&sort_by=Jozhan"
     )
     body = assert_problem(response, 400, "invalid_input")
@@ -224,17 +227,17 @@ def test_the_seed_example_query_names_each_bad_parameter(team, api, assert_probl
         ("is_active=maybe", "is_active"),
     ],
 )
-def test_each_bad_query_parameter_is_named(team, api, assert_problem, query, field):
-    response = api(team.owner).get(f"/api/organizations/{team.org.id}/users?{query}")
+def test_each_bad_query_parameter_is_named(every_role, api, assert_problem, query, field):
+    response = api(every_role.owner).get(f"/api/organizations/{every_role.org.id}/users?{query}")
     body = assert_problem(response, 400, "invalid_input")
     assert {e["field"] for e in body["errors"]} == {field}
 
 
 @pytest.mark.parametrize("sort_by", list(member_list.SORT_KEYS))
 @pytest.mark.parametrize("ascending", ["true", "false"])
-def test_every_sort_key_both_ways(team, api, sort_by, ascending):
-    response = api(team.owner).get(
-        f"/api/organizations/{team.org.id}/users?sort_by={sort_by}&sort_ascending={ascending}"
+def test_every_sort_key_both_ways(every_role, api, sort_by, ascending):
+    response = api(every_role.owner).get(
+        f"/api/organizations/{every_role.org.id}/users?sort_by={sort_by}&sort_ascending={ascending}"
     )
     assert response.status_code == 200
     page = response.get_json()
@@ -252,10 +255,10 @@ def test_every_sort_key_both_ways(team, api, sort_by, ascending):
         ("q=person", {"admin", "contributor", "accounting", "viewer"}),
     ],
 )
-def test_filters(team, api, query, expected):
-    response = api(team.owner).get(f"/api/organizations/{team.org.id}/users?{query}")
+def test_filters(every_role, api, query, expected):
+    response = api(every_role.owner).get(f"/api/organizations/{every_role.org.id}/users?{query}")
     assert response.status_code == 200
     page = response.get_json()
     ids = {m["user_id"] for m in page["items"]}
-    assert ids == {getattr(team, name).id for name in expected}
+    assert ids == {getattr(every_role, name).id for name in expected}
     assert page["total_items"] == len(expected)

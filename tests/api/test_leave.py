@@ -12,78 +12,78 @@ from ..conftest import csrf_token
 METHODS = ["GET", "POST", "DELETE"]
 
 
-def _path(team) -> str:  # type: ignore[no-untyped-def]
-    return f"/api/organizations/{team.org.id}/leave"
+def _path(every_role) -> str:  # type: ignore[no-untyped-def]
+    return f"/api/organizations/{every_role.org.id}/leave"
 
 
-def _is_member(team, user) -> bool:  # type: ignore[no-untyped-def]
-    return any(a.id == team.org.id for a in organizations.list_my_organizations(user))
+def _is_member(every_role, user) -> bool:  # type: ignore[no-untyped-def]
+    return any(a.id == every_role.org.id for a in organizations.list_my_organizations(user))
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_leave_with_a_token(team, api, method):
-    response = api(team.viewer).open(method, _path(team))
+def test_leave_with_a_token(every_role, api, method):
+    response = api(every_role.viewer).open(method, _path(every_role))
     assert response.status_code == 200
     assert response.get_json() == {
-        "organization_id": team.org.id,
-        "user_id": team.viewer.id,
+        "organization_id": every_role.org.id,
+        "user_id": every_role.viewer.id,
         "left": True,
     }
     assert response.headers["Cache-Control"] == "no-store"
-    assert not _is_member(team, team.viewer)
+    assert not _is_member(every_role, every_role.viewer)
 
 
-def test_a_suspended_member_may_leave(team, api):
-    assert api(team.suspended).post(_path(team)).status_code == 200
-    assert not _is_member(team, team.suspended)
+def test_a_suspended_member_may_leave(every_role, api):
+    assert api(every_role.suspended).post(_path(every_role)).status_code == 200
+    assert not _is_member(every_role, every_role.suspended)
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_the_last_owner_cannot_leave(team, api, assert_problem, method):
-    response = api(team.owner).open(method, _path(team))
+def test_the_last_owner_cannot_leave(every_role, api, assert_problem, method):
+    response = api(every_role.owner).open(method, _path(every_role))
     body = assert_problem(response, 409, "last_owner")
     assert "OWNER" in body["detail"]
     assert response.headers["Cache-Control"] == "no-store"
-    assert _is_member(team, team.owner)
+    assert _is_member(every_role, every_role.owner)
 
 
 @pytest.mark.parametrize("method", METHODS)
 def test_leave_with_a_cookie_needs_the_csrf_header_get_included(
-    team, login_as, assert_problem, method
+    every_role, login_as, assert_problem, method
 ):
-    client = login_as(team.viewer)
-    refused = client.open(_path(team), method=method)
+    client = login_as(every_role.viewer)
+    refused = client.open(_path(every_role), method=method)
     assert_problem(refused, 400, "csrf_failed")
     assert refused.headers["Cache-Control"] == "no-store"
-    assert _is_member(team, team.viewer)
+    assert _is_member(every_role, every_role.viewer)
     token = csrf_token(client, "/api/docs")
-    accepted = client.open(_path(team), method=method, headers={"X-CSRFToken": token})
+    accepted = client.open(_path(every_role), method=method, headers={"X-CSRFToken": token})
     assert accepted.status_code == 200
-    assert not _is_member(team, team.viewer)
+    assert not _is_member(every_role, every_role.viewer)
 
 
 def test_a_cross_site_get_with_a_cookie_and_a_wrong_token_changes_nothing(
-    team, login_as, assert_problem
+    every_role, login_as, assert_problem
 ):
-    client = login_as(team.viewer)
-    response = client.get(_path(team), headers={"X-CSRFToken": "forged"})
+    client = login_as(every_role.viewer)
+    response = client.get(_path(every_role), headers={"X-CSRFToken": "forged"})
     assert_problem(response, 400, "csrf_failed")
-    assert _is_member(team, team.viewer)
+    assert _is_member(every_role, every_role.viewer)
 
 
 @pytest.mark.parametrize("auth", ["token", "cookie"])
-def test_head_on_leave_changes_nothing(team, api, login_as, auth):
-    client = api(team.viewer) if auth == "token" else login_as(team.viewer)
-    response = client.head(_path(team))
+def test_head_on_leave_changes_nothing(every_role, api, login_as, auth):
+    client = api(every_role.viewer) if auth == "token" else login_as(every_role.viewer)
+    response = client.head(_path(every_role))
     assert response.status_code == 200
     assert response.headers["Cache-Control"] == "no-store"
     assert response.data == b""
-    assert _is_member(team, team.viewer)
-    assert organizations.get_my_role(team.viewer, team.org.id) is Role.VIEWER
+    assert _is_member(every_role, every_role.viewer)
+    assert organizations.get_my_role(every_role.viewer, every_role.org.id) is Role.VIEWER
 
 
-def test_head_on_leave_for_a_non_member_is_404(team, api):
-    response = api(team.outsider).head(_path(team))
+def test_head_on_leave_for_a_non_member_is_404(every_role, api):
+    response = api(every_role.outsider).head(_path(every_role))
     assert response.status_code == 404
     assert response.headers["Cache-Control"] == "no-store"
 

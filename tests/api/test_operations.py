@@ -25,8 +25,8 @@ def assert_account(body, *, role="OWNER", is_active=True):  # type: ignore[no-un
     assert body["role"] == role and body["is_active"] is is_active
 
 
-def test_my_accounts_lists_every_membership_suspended_included(team, api):
-    response = api(team.suspended).get("/api/organizations")
+def test_my_accounts_lists_every_membership_suspended_included(every_role, api):
+    response = api(every_role.suspended).get("/api/organizations")
     assert response.status_code == 200
     [account] = response.get_json()
     assert_account(account, role="VIEWER", is_active=False)
@@ -45,62 +45,65 @@ def test_create_account_answers_201_with_location(make_user, api):
     assert client.get(response.headers["Location"]).get_json() == body
 
 
-def test_update_account_with_the_id_in_the_body(team, api):
-    response = api(team.admin).put(
-        "/api/organizations", json={"id": team.org.id, "organization_name": "Acme 2"}
+def test_update_account_with_the_id_in_the_body(every_role, api):
+    response = api(every_role.admin).put(
+        "/api/organizations", json={"id": every_role.org.id, "organization_name": "Acme 2"}
     )
     assert response.status_code == 200
     assert_account(response.get_json(), role="ADMIN")
     assert response.get_json()["organization_name"] == "Acme 2"
 
 
-def test_update_account_with_the_id_in_the_path_body_id_optional(team, api):
-    client = api(team.owner)
-    path = f"/api/organizations/{team.org.id}"
+def test_update_account_with_the_id_in_the_path_body_id_optional(every_role, api):
+    client = api(every_role.owner)
+    path = f"/api/organizations/{every_role.org.id}"
     without = client.put(path, json={"organization_name": "Acme 3"})
     assert without.status_code == 200 and without.get_json()["organization_name"] == "Acme 3"
-    matching = client.put(path, json={"id": team.org.id, "organization_name": "Acme 4"})
+    matching = client.put(path, json={"id": every_role.org.id, "organization_name": "Acme 4"})
     assert matching.status_code == 200 and matching.get_json()["organization_name"] == "Acme 4"
 
 
 def test_update_account_refuses_a_body_id_that_differs_from_the_path(
-    team, make_org, api, assert_problem
+    every_role, make_org, api, assert_problem
 ):
-    other = make_org(team.owner, name="Other")
-    response = api(team.owner).put(
-        f"/api/organizations/{team.org.id}", json={"id": other.id, "organization_name": "X"}
+    other = make_org(every_role.owner, name="Other")
+    response = api(every_role.owner).put(
+        f"/api/organizations/{every_role.org.id}", json={"id": other.id, "organization_name": "X"}
     )
     body = assert_problem(response, 422, "id_mismatch")
     assert body["errors"][0]["field"] == "id"
-    assert organizations.get_organization(team.owner, other.id).organization_name == "Other"
-    assert organizations.get_organization(team.owner, team.org.id).organization_name == "Acme"
+    assert organizations.get_organization(every_role.owner, other.id).organization_name == "Other"
+    assert (
+        organizations.get_organization(every_role.owner, every_role.org.id).organization_name
+        == "Acme"
+    )
 
 
-def test_get_account(team, api):
-    response = api(team.contributor).get(f"/api/organizations/{team.org.id}")
+def test_get_account(every_role, api):
+    response = api(every_role.contributor).get(f"/api/organizations/{every_role.org.id}")
     assert response.status_code == 200
     body = response.get_json()
     assert_account(body, role="CONTRIBUTOR")
-    assert body["id"] == team.org.id and body["organization_name"] == "Acme"
+    assert body["id"] == every_role.org.id and body["organization_name"] == "Acme"
 
 
-def test_delete_account_answers_204(team, api, assert_problem):
-    client = api(team.owner)
-    response = client.delete(f"/api/organizations/{team.org.id}")
+def test_delete_account_answers_204(every_role, api, assert_problem):
+    client = api(every_role.owner)
+    response = client.delete(f"/api/organizations/{every_role.org.id}")
     assert response.status_code == 204 and response.data == b""
-    assert_problem(client.get(f"/api/organizations/{team.org.id}"), 404, "not_found")
+    assert_problem(client.get(f"/api/organizations/{every_role.org.id}"), 404, "not_found")
 
 
-def test_my_role_is_a_bare_json_string(team, api):
+def test_my_role_is_a_bare_json_string(every_role, api):
     for role in Role:
-        response = api(team.by_role(role)).get(f"/api/organizations/{team.org.id}/role")
+        response = api(every_role.by_role(role)).get(f"/api/organizations/{every_role.org.id}/role")
         assert response.status_code == 200
         assert response.mimetype == "application/json"
         assert response.get_data(as_text=True).strip() == f'"{role.name}"'
 
 
-def test_summary_is_an_array_of_metric_label_value(team, api):
-    response = api(team.accounting).get(f"/api/organizations/{team.org.id}/summary")
+def test_summary_is_an_array_of_metric_label_value(every_role, api):
+    response = api(every_role.accounting).get(f"/api/organizations/{every_role.org.id}/summary")
     assert response.status_code == 200
     metrics = {m["metric"]: m for m in response.get_json()}
     assert all(set(m) == {"metric", "label", "value"} for m in metrics.values())
@@ -120,9 +123,9 @@ def test_summary_is_an_array_of_metric_label_value(team, api):
     assert metrics["role_viewer"]["value"] == 2
 
 
-def test_list_members_is_a_member_page_with_totals(team, api):
-    response = api(team.viewer).get(
-        f"/api/organizations/{team.org.id}/users?page_number=1&page_size=4&sort_by=user_id"
+def test_list_members_is_a_member_page_with_totals(every_role, api):
+    response = api(every_role.viewer).get(
+        f"/api/organizations/{every_role.org.id}/users?page_number=1&page_size=4&sort_by=user_id"
     )
     assert response.status_code == 200
     page = response.get_json()
@@ -142,7 +145,9 @@ def test_list_members_is_a_member_page_with_totals(team, api):
         2,
     )
     assert page["sort_by"] == "user_id" and page["sort_ascending"] is True
-    assert [m["user_id"] for m in page["items"]] == sorted([team.viewer.id, team.suspended.id])
+    assert [m["user_id"] for m in page["items"]] == sorted(
+        [every_role.viewer.id, every_role.suspended.id]
+    )
     member = page["items"][0]
     assert set(member) == {
         "user_id",
@@ -156,21 +161,21 @@ def test_list_members_is_a_member_page_with_totals(team, api):
     assert ISO_Z.match(member["joined_at"]) and ISO_Z.match(member["updated_at"])
 
 
-def test_list_members_defaults_and_a_page_past_the_end(team, api):
-    client = api(team.owner)
-    first = client.get(f"/api/organizations/{team.org.id}/users").get_json()
+def test_list_members_defaults_and_a_page_past_the_end(every_role, api):
+    client = api(every_role.owner)
+    first = client.get(f"/api/organizations/{every_role.org.id}/users").get_json()
     assert (first["page_number"], first["page_size"], first["sort_by"]) == (0, 25, "name")
     assert first["sort_ascending"] is True
     names = [m["name"] for m in first["items"]]
     assert names == sorted(names, key=str.casefold)
-    past = client.get(f"/api/organizations/{team.org.id}/users?page_number=99").get_json()
+    past = client.get(f"/api/organizations/{every_role.org.id}/users?page_number=99").get_json()
     assert past["items"] == [] and past["total_items"] == 6 and past["total_pages"] == 1
 
 
-def test_add_members_defaults_to_active_viewers_and_answers_the_account(team, make_user, api):
+def test_add_members_defaults_to_active_viewers_and_answers_the_account(every_role, make_user, api):
     newcomers = [make_user(), make_user()]
-    response = api(team.admin).post(
-        f"/api/organizations/{team.org.id}/users",
+    response = api(every_role.admin).post(
+        f"/api/organizations/{every_role.org.id}/users",
         json={"user_ids": [u.id for u in newcomers]},
     )
     assert response.status_code == 200
@@ -178,35 +183,36 @@ def test_add_members_defaults_to_active_viewers_and_answers_the_account(team, ma
     assert_account(body, role="ADMIN")
     assert body["member_count"] == 8
     for user in newcomers:
-        assert organizations.get_my_role(user, team.org.id) is Role.VIEWER
-        assert organizations.get_organization(user, team.org.id).is_active is True
+        assert organizations.get_my_role(user, every_role.org.id) is Role.VIEWER
+        assert organizations.get_organization(user, every_role.org.id).is_active is True
 
 
-def test_update_members_sets_role_and_active(team, api):
-    ids = [team.viewer.id, team.suspended.id]
-    response = api(team.owner).put(
-        f"/api/organizations/{team.org.id}/users",
+def test_update_members_sets_role_and_active(every_role, api):
+    ids = [every_role.viewer.id, every_role.suspended.id]
+    response = api(every_role.owner).put(
+        f"/api/organizations/{every_role.org.id}/users",
         json={"user_ids": ids, "role": "contributor", "is_active": True},
     )
     assert response.status_code == 200
     assert_account(response.get_json())
-    for user in (team.viewer, team.suspended):
-        account = organizations.get_organization(user, team.org.id)
+    for user in (every_role.viewer, every_role.suspended):
+        account = organizations.get_organization(user, every_role.org.id)
         assert (account.role, account.is_active) == (Role.CONTRIBUTOR, True)
 
 
-def test_remove_members_answers_204(team, api):
-    path = f"/api/organizations/{team.org.id}/users/{team.viewer.id},{team.suspended.id}"
-    response = api(team.admin).delete(path)
+def test_remove_members_answers_204(every_role, api):
+    ids = f"{every_role.viewer.id},{every_role.suspended.id}"
+    path = f"/api/organizations/{every_role.org.id}/users/{ids}"
+    response = api(every_role.admin).delete(path)
     assert response.status_code == 204 and response.data == b""
-    assert organizations.get_organization(team.owner, team.org.id).member_count == 4
+    assert organizations.get_organization(every_role.owner, every_role.org.id).member_count == 4
 
 
-def test_changes_through_the_api_are_audited_as_api(team, make_user, api):
+def test_changes_through_the_api_are_audited_as_api(every_role, make_user, api):
     newcomer = make_user()
-    api(team.owner).post(
-        f"/api/organizations/{team.org.id}/users", json={"user_ids": [newcomer.id]}
+    api(every_role.owner).post(
+        f"/api/organizations/{every_role.org.id}/users", json={"user_ids": [newcomer.id]}
     )
-    events = audit.list_audit_events(team.owner, team.org.id)
+    events = audit.list_audit_events(every_role.owner, every_role.org.id)
     latest = events.items[0]
     assert latest.action == "member.add" and latest.via == Via.API.value

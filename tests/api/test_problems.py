@@ -104,28 +104,30 @@ def test_a_body_too_large_is_413(app, make_user, api, assert_problem):
         ),
     ],
 )
-def test_missing_permission_is_403(team, api, assert_problem, role, method, path, body):
-    fill = {"org": team.org.id, "owner": team.owner.id}
+def test_missing_permission_is_403(every_role, api, assert_problem, role, method, path, body):
+    fill = {"org": every_role.org.id, "owner": every_role.owner.id}
     if body is not None:
         body = {k: v.format(**fill) if isinstance(v, str) else v for k, v in body.items()}
-    response = api(team.by_role(role)).open(method, path.format(**fill), json=body)
+    response = api(every_role.by_role(role)).open(method, path.format(**fill), json=body)
     assert_problem(response, 403, "forbidden")
 
 
-def test_a_suspended_member_is_403_but_may_ask_its_role(team, api, assert_problem):
-    client = api(team.suspended)
-    assert_problem(client.get(f"/api/organizations/{team.org.id}"), 403, "forbidden")
-    assert client.get(f"/api/organizations/{team.org.id}/role").get_json() == "VIEWER"
+def test_a_suspended_member_is_403_but_may_ask_its_role(every_role, api, assert_problem):
+    client = api(every_role.suspended)
+    assert_problem(client.get(f"/api/organizations/{every_role.org.id}"), 403, "forbidden")
+    assert client.get(f"/api/organizations/{every_role.org.id}/role").get_json() == "VIEWER"
 
 
 @pytest.mark.parametrize(
     "path",
     ["/api/organizations/{org}", "/api/organizations/{org}/role", "/api/organizations/{org}/users"],
 )
-def test_non_member_and_unknown_org_get_the_same_404(team, api, assert_problem, path):
-    outsider = assert_problem(api(team.outsider).get(path.format(org=team.org.id)), 404)
-    unknown = assert_problem(api(team.owner).get(path.format(org=team.org.id + 1000)), 404)
-    beyond_64_bits = assert_problem(api(team.owner).get(path.format(org=2**63)), 404)
+def test_non_member_and_unknown_org_get_the_same_404(every_role, api, assert_problem, path):
+    outsider = assert_problem(api(every_role.outsider).get(path.format(org=every_role.org.id)), 404)
+    unknown = assert_problem(
+        api(every_role.owner).get(path.format(org=every_role.org.id + 1000)), 404
+    )
+    beyond_64_bits = assert_problem(api(every_role.owner).get(path.format(org=2**63)), 404)
     assert outsider == unknown == beyond_64_bits
 
 
@@ -134,21 +136,21 @@ def test_unknown_routes_under_api_are_problem_404(client, assert_problem, path):
     assert_problem(client.get(path), 404, "not_found")
 
 
-def test_wrong_method_is_405_with_allow(team, api, assert_problem):
-    response = api(team.owner).open("PATCH", f"/api/organizations/{team.org.id}")
+def test_wrong_method_is_405_with_allow(every_role, api, assert_problem):
+    response = api(every_role.owner).open("PATCH", f"/api/organizations/{every_role.org.id}")
     assert_problem(response, 405, "method_not_allowed")
     assert {"GET", "PUT", "DELETE"} <= set(response.headers["Allow"].replace(" ", "").split(","))
 
 
-def test_already_members_is_409_listing_them(team, make_user, api, assert_problem):
+def test_already_members_is_409_listing_them(every_role, make_user, api, assert_problem):
     newcomer = make_user()
-    response = api(team.owner).post(
-        f"/api/organizations/{team.org.id}/users",
-        json={"user_ids": [newcomer.id, team.viewer.id, team.admin.id]},
+    response = api(every_role.owner).post(
+        f"/api/organizations/{every_role.org.id}/users",
+        json={"user_ids": [newcomer.id, every_role.viewer.id, every_role.admin.id]},
     )
     body = assert_problem(response, 409, "already_members")
-    assert body["user_ids"] == sorted([team.viewer.id, team.admin.id])
-    assert organizations.get_organization(team.owner, team.org.id).member_count == 6
+    assert body["user_ids"] == sorted([every_role.viewer.id, every_role.admin.id])
+    assert organizations.get_organization(every_role.owner, every_role.org.id).member_count == 6
 
 
 @pytest.mark.parametrize(
@@ -159,40 +161,40 @@ def test_already_members_is_409_listing_them(team, make_user, api, assert_proble
         ("DELETE", "/api/organizations/{org}/users/{owner}", None),
     ],
 )
-def test_last_owner_is_409(team, api, assert_problem, method, path, body):
-    fill = {"org": team.org.id, "owner": team.owner.id}
+def test_last_owner_is_409(every_role, api, assert_problem, method, path, body):
+    fill = {"org": every_role.org.id, "owner": every_role.owner.id}
     if body is not None:
         body = {k: v.format(**fill) if isinstance(v, str) else v for k, v in body.items()}
-    response = api(team.owner).open(method, path.format(**fill), json=body)
+    response = api(every_role.owner).open(method, path.format(**fill), json=body)
     problem = assert_problem(response, 409, "last_owner")
     assert "OWNER" in problem["detail"]
-    assert organizations.get_my_role(team.owner, team.org.id) is Role.OWNER
+    assert organizations.get_my_role(every_role.owner, every_role.org.id) is Role.OWNER
 
 
-def test_unknown_users_are_422_listing_them(team, api, assert_problem):
+def test_unknown_users_are_422_listing_them(every_role, api, assert_problem):
     missing = [10_000_001, 10_000_002]
-    response = api(team.owner).post(
-        f"/api/organizations/{team.org.id}/users",
-        json={"user_ids": [team.outsider.id, *missing]},
+    response = api(every_role.owner).post(
+        f"/api/organizations/{every_role.org.id}/users",
+        json={"user_ids": [every_role.outsider.id, *missing]},
     )
     body = assert_problem(response, 422, "unknown_users")
     assert body["user_ids"] == missing
-    assert organizations.get_organization(team.owner, team.org.id).member_count == 6
+    assert organizations.get_organization(every_role.owner, every_role.org.id).member_count == 6
 
 
 @pytest.mark.parametrize("method", ["PUT", "DELETE"])
-def test_non_members_are_422_listing_them(team, api, assert_problem, method):
-    org = team.org.id
-    ids = f"{team.viewer.id},{team.outsider.id}"
+def test_non_members_are_422_listing_them(every_role, api, assert_problem, method):
+    org = every_role.org.id
+    ids = f"{every_role.viewer.id},{every_role.outsider.id}"
     if method == "PUT":
-        response = api(team.owner).put(
+        response = api(every_role.owner).put(
             f"/api/organizations/{org}/users", json={"user_ids": ids, "role": "ADMIN"}
         )
     else:
-        response = api(team.owner).delete(f"/api/organizations/{org}/users/{ids}")
+        response = api(every_role.owner).delete(f"/api/organizations/{org}/users/{ids}")
     body = assert_problem(response, 422, "not_members")
-    assert body["user_ids"] == [team.outsider.id]
-    assert organizations.get_my_role(team.viewer, org) is Role.VIEWER
+    assert body["user_ids"] == [every_role.outsider.id]
+    assert organizations.get_my_role(every_role.viewer, org) is Role.VIEWER
 
 
 def test_a_field_error_lists_field_and_message(make_user, api, assert_problem):
@@ -203,10 +205,10 @@ def test_a_field_error_lists_field_and_message(make_user, api, assert_problem):
 
 
 def test_an_unexpected_error_is_500_without_trace_and_changes_nothing(
-    team, make_user, api, assert_problem, monkeypatch
+    every_role, make_user, api, assert_problem, monkeypatch
 ):
     newcomer = make_user()
-    client = api(team.owner)
+    client = api(every_role.owner)
 
     def broken_audit(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise RuntimeError("disk on fire /secret/path.py line 3")
@@ -214,13 +216,13 @@ def test_an_unexpected_error_is_500_without_trace_and_changes_nothing(
     # The insert and the counters are written, then the audit fails inside the transaction.
     monkeypatch.setattr(audit, "record", broken_audit)
     response = client.post(
-        f"/api/organizations/{team.org.id}/users", json={"user_ids": [newcomer.id]}
+        f"/api/organizations/{every_role.org.id}/users", json={"user_ids": [newcomer.id]}
     )
     body = assert_problem(response, 500, "internal_error")
     text = response.get_data(as_text=True)
     assert "disk on fire" not in text and "Traceback" not in text and "<html" not in text.lower()
     monkeypatch.undo()
-    assert organizations.get_organization(team.owner, team.org.id).member_count == 6
-    page = member_list.list_members(team.owner, team.org.id, inputs.MemberQuery())
+    assert organizations.get_organization(every_role.owner, every_role.org.id).member_count == 6
+    page = member_list.list_members(every_role.owner, every_role.org.id, inputs.MemberQuery())
     assert newcomer.id not in {m.user_id for m in page.items}
     assert "Nothing was changed" in body["detail"]

@@ -1,4 +1,4 @@
-"""Users: sign-up and CLI creation, password sign-in, sign-out, password and profile changes."""
+"""Users: sign-up and CLI creation, password sign-in, sign-out, deactivation."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from webapp.services import audit
 from webapp.services.errors import AuthenticationFailed, EmailTaken, InvalidInput, LastOwner
 from webapp.services.organizations import active_owners
 from webapp.services.transactions import lock_organizations, write_transaction
-from webapp.services.values import email_address, name_sort_key, password, person_name
+from webapp.services.values import email_address, password, person_name
 
 # argon2id with argon2-cffi's defaults (RFC 9106 low-memory profile). Tests swap in a cheap one.
 password_hasher = PasswordHasher()
@@ -156,23 +156,6 @@ def end_all_sessions(user: User) -> None:
     db.session.refresh(user)
 
 
-def change_password(user: User, current: str, new: str) -> None:
-    """Change the password after checking the current one; ends every other session."""
-    authenticate(user.email, current)
-    new_hash = password_hasher.hash(password(new))
-    with write_transaction():
-        db.session.execute(
-            update(User)
-            .where(User.id == user.id)
-            .values(
-                password_hash=new_hash,
-                session_token=_new_session_token(),
-                updated_at=utcnow(),
-            )
-        )
-    db.session.refresh(user)
-
-
 def set_user_active(user_id: int, is_active: bool, *, via: Via, actor: User | None = None) -> None:
     """Deactivate (or reactivate) an account. Deactivation ends every session.
 
@@ -211,18 +194,3 @@ def set_user_active(user_id: int, is_active: bool, *, via: Via, actor: User | No
             org=None,
             targets=[audit.TargetChange(user.id, user.email, new_active=is_active)],
         )
-
-
-def rename_user(user: User, name: str) -> None:
-    """Change a user's name, and the sort key every membership of theirs keeps."""
-    name = person_name(name)
-    with write_transaction():
-        db.session.execute(
-            update(User).where(User.id == user.id).values(name=name, updated_at=utcnow())
-        )
-        db.session.execute(
-            update(Membership)
-            .where(Membership.user_id == user.id)
-            .values(sort_name=name_sort_key(name))
-        )
-    db.session.refresh(user)
