@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from webapp.models import Role, Via
-from webapp.services import member_list, members, organizations, users
+from webapp.services import members, organizations, users
 
 PASSWORD = "correct horse battery"
 
@@ -39,6 +39,15 @@ def crowd_org(make_user, make_org):
     return org, owner, admin
 
 
+@pytest.fixture
+def owner_view(open_session, crowd_org):
+    """The crowd's organization, and a browser signed in as its owner: (org, session, page)."""
+    org, owner, _ = crowd_org
+    s = open_session()
+    sign_in(s, owner)
+    return org, s, s.page
+
+
 def focused(page: Page) -> dict[str, str | None]:
     """Where focus is once the swap has settled (htmx settles 20 ms after swapping)."""
     # Polled from here: wait_for_function would evaluate a string in the page, which the CSP
@@ -57,11 +66,8 @@ def focused(page: Page) -> dict[str, str | None]:
     )
 
 
-def test_rename_in_place_updates_every_place_that_shows_the_name(open_session, crowd_org):
-    org, owner, _ = crowd_org
-    s = open_session()
-    sign_in(s, owner)
-    page = s.page
+def test_rename_in_place_updates_every_place_that_shows_the_name(owner_view):
+    org, s, page = owner_view
     s.go(f"/orgs/{org.id}/settings")
     page.get_by_label("New name").fill("Initrode")
     page.get_by_role("button", name="Save name").click()
@@ -78,11 +84,8 @@ def test_rename_in_place_updates_every_place_that_shows_the_name(open_session, c
     expect(page.locator("#flashes")).to_contain_text("Deleted Initrode.")
 
 
-def test_cancel_on_a_bulk_confirmation_is_clean_and_returns_focus(open_session, crowd_org):
-    org, owner, _ = crowd_org
-    s = open_session()
-    sign_in(s, owner)
-    page = s.page
+def test_cancel_on_a_bulk_confirmation_is_clean_and_returns_focus(owner_view):
+    org, s, page = owner_view
     s.go(f"/orgs/{org.id}/members?q=person+0")
     page.get_by_label("Select Person 01").check()
     page.locator("#bulk-form").get_by_role("button", name="Suspend").click()
@@ -93,13 +96,10 @@ def test_cancel_on_a_bulk_confirmation_is_clean_and_returns_focus(open_session, 
     assert s.problems.messages == []  # no "hx-disabled-elt ... returned no matches"
 
 
-def test_keyboard_changes_keep_focus_on_the_row_or_the_message(open_session, crowd_org):
-    org, owner, _ = crowd_org
-    s = open_session()
-    sign_in(s, owner)
-    page = s.page
+def test_keyboard_changes_keep_focus_on_the_row_or_the_message(owner_view):
+    org, s, page = owner_view
     s.go(f"/orgs/{org.id}/members?q=person+0")
-    person = next(m for m in _members(owner, org.id) if m.name == "Person 03")
+    person = users.get_user_by_email("p03@e2e.test")
 
     # Inline role change with the keyboard: focus the menu, pick, Tab to Save, Enter.
     select = page.get_by_label("Role of Person 03")
@@ -111,7 +111,7 @@ def test_keyboard_changes_keep_focus_on_the_row_or_the_message(open_session, cro
     expect(page.locator("#flashes")).to_contain_text("ACCOUNTING")
     expect(page.locator("#flashes")).to_have_attribute("aria-live", "polite")
     state = focused(page)
-    assert state["row"] == str(person.user_id) and state["tag"] != "BODY", state
+    assert state["row"] == str(person.id) and state["tag"] != "BODY", state
 
     # Suspend from the row by keyboard: focus stays on that row's (now Activate) button.
     page.get_by_role("button", name="Suspend Person 03").focus()
@@ -130,11 +130,8 @@ def test_keyboard_changes_keep_focus_on_the_row_or_the_message(open_session, cro
     assert state["inFlash"], state
 
 
-def test_a_row_changed_out_of_the_filter_is_named_and_the_count_follows(open_session, crowd_org):
-    org, owner, _ = crowd_org
-    s = open_session()
-    sign_in(s, owner)
-    page = s.page
+def test_a_row_changed_out_of_the_filter_is_named_and_the_count_follows(owner_view):
+    org, s, page = owner_view
     s.go(f"/orgs/{org.id}/members?role=CONTRIBUTOR")
     expect(page.locator("#members-count")).to_contain_text("of 30 matching members")
     row = page.locator("tr", has_text="p05@e2e.test")
@@ -147,11 +144,8 @@ def test_a_row_changed_out_of_the_filter_is_named_and_the_count_follows(open_ses
     expect(page.locator("#all-matching-text")).to_have_text("All 29 matching members")
 
 
-def test_an_old_message_goes_with_the_next_navigation(open_session, crowd_org):
-    org, owner, _ = crowd_org
-    s = open_session()
-    sign_in(s, owner)
-    page = s.page
+def test_an_old_message_goes_with_the_next_navigation(owner_view):
+    org, s, page = owner_view
     s.go(f"/orgs/{org.id}/members")
     row = page.locator("tr", has_text="p07@e2e.test")
     row.get_by_role("button", name="Suspend Person 07").click()
@@ -161,11 +155,8 @@ def test_an_old_message_goes_with_the_next_navigation(open_session, crowd_org):
     expect(page.locator("#flashes .flash")).to_have_count(0)
 
 
-def test_the_filter_form_keeps_defaults_out_of_the_url(open_session, crowd_org):
-    org, owner, _ = crowd_org
-    s = open_session()
-    sign_in(s, owner)
-    page = s.page
+def test_the_filter_form_keeps_defaults_out_of_the_url(owner_view):
+    org, s, page = owner_view
     s.go(f"/orgs/{org.id}/members")
     page.get_by_label("Search").fill("person 1")
     expect(page.locator("#members-count")).to_contain_text("of 10 matching members")
@@ -178,11 +169,8 @@ def test_the_filter_form_keeps_defaults_out_of_the_url(open_session, crowd_org):
     expect(page.locator("tbody tr").first).to_contain_text("p10@e2e.test")
 
 
-def test_escape_closes_the_organization_switcher(open_session, crowd_org):
-    org, owner, _ = crowd_org
-    s = open_session()
-    sign_in(s, owner)
-    page = s.page
+def test_escape_closes_the_organization_switcher(owner_view):
+    org, s, page = owner_view
     s.go(f"/orgs/{org.id}")
     switcher = page.locator("details.switcher")
     switcher.locator("summary").click()
@@ -259,17 +247,8 @@ def test_every_tab_is_visible_on_a_phone(open_session, crowd_org):
     expect(s.page).to_have_url(re.compile(r"sort_by=email"))
 
 
-def _members(actor, org_id):
-    from webapp.inputs import MemberQuery
-
-    return member_list.list_members(actor, org_id, MemberQuery(page_size=500)).items
-
-
-def test_paging_by_keyboard_keeps_focus_and_announces_the_new_count(open_session, crowd_org):
-    org, owner, _ = crowd_org
-    s = open_session()
-    sign_in(s, owner)
-    page = s.page
+def test_paging_by_keyboard_keeps_focus_and_announces_the_new_count(owner_view):
+    org, s, page = owner_view
     s.go(f"/orgs/{org.id}/members?page_size=10")
     page.locator("#page-next").focus()
     page.keyboard.press("Enter")

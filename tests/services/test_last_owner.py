@@ -124,6 +124,18 @@ class RaceReport:
     def failed(self) -> bool:
         return bool(self.violations or self.unexplained)
 
+    def assert_held(self, rounds: int, label: str) -> None:
+        """No round without an active owner, every outcome explained, and the race was real:
+        each round let a change through and refused another with the conflict."""
+        print(
+            f"\n{label}: {self.violations}/{rounds} rounds without an active owner; "
+            f"{len(self.unexplained)} unexplained outcomes; {dict(self.outcomes)}"
+        )
+        assert self.violations == 0, self
+        assert self.unexplained == [], self
+        assert self.outcomes["ok"] >= rounds
+        assert self.outcomes["last_owner"] >= rounds
+
 
 def race(
     app: Flask, org_id: int, people: dict[str, int], plan: list[tuple[str, str, str]]
@@ -149,12 +161,19 @@ def race(
                 db.session.remove()
             outcomes[index] = outcome
 
-    threads = [threading.Thread(target=request, args=(i, *step)) for i, step in enumerate(plan)]
+    run_threads(request, plan, timeout=60)
+    return outcomes
+
+
+def run_threads(
+    target: Callable[..., None], plan: list[tuple[str, str, str]], timeout: float
+) -> None:
+    """One thread per step of the plan (``target(index, *step)``), all started, all joined."""
+    threads = [threading.Thread(target=target, args=(i, *step)) for i, step in enumerate(plan)]
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=60)
-    return outcomes
+        thread.join(timeout=timeout)
 
 
 def run_rounds(app: Flask, make_user, make_org, add_member, rounds: int = ROUNDS) -> RaceReport:
@@ -217,16 +236,7 @@ def judge_round(
 
 
 def test_invariant_holds_under_concurrent_requests(app, make_user, make_org, add_member):
-    report = run_rounds(app, make_user, make_org, add_member)
-    print(
-        f"\nlocked: {report.violations}/{ROUNDS} rounds without an active owner; "
-        f"{len(report.unexplained)} unexplained outcomes; {dict(report.outcomes)}"
-    )
-    assert report.violations == 0, report
-    assert report.unexplained == [], report
-    # Every round let some change through and refused another with the conflict.
-    assert report.outcomes["ok"] >= ROUNDS
-    assert report.outcomes["last_owner"] >= ROUNDS
+    run_rounds(app, make_user, make_org, add_member).assert_held(ROUNDS, "locked")
 
 
 def test_the_same_harness_fails_without_the_lock(app, make_user, make_org, add_member, monkeypatch):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -194,19 +195,21 @@ def list_members(organization_id: int) -> Response:
 
 @bp.post(f"/organizations/{ORG}/users")
 def add_members(organization_id: int) -> Response:
-    body = json_body(inputs.AddMembers)
-    account = members.add_members(
-        actor(), organization_id, body.user_ids, via=Via.API, **body.given()
-    )
-    return respond(Account, account)
+    return _change_members(members.add_members, inputs.AddMembers, organization_id)
 
 
 @bp.put(f"/organizations/{ORG}/users")
 def update_members(organization_id: int) -> Response:
-    body = json_body(inputs.UpdateMembers)
-    account = members.update_members(
-        actor(), organization_id, body.user_ids, via=Via.API, **body.given()
-    )
+    return _change_members(members.update_members, inputs.UpdateMembers, organization_id)
+
+
+def _change_members(
+    change: Callable[..., Account], shape: type[inputs.MemberChanges], organization_id: int
+) -> Response:
+    """Add or update: the body's ids, and only the role and flag it sent (the service's
+    defaults for the rest)."""
+    body = json_body(shape)
+    account = change(actor(), organization_id, body.user_ids, via=Via.API, **body.given())
     return respond(Account, account)
 
 
