@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    and_,
     any_,
     bindparam,
     delete,
@@ -168,17 +169,19 @@ def add_members(
     with write_transaction():
         org, me = require(actor, org_id, Action.MANAGE_MEMBERS, lock=True)
         require_for_targets(me, new_role=role, target_roles=())
+        # One statement: which ids are users, and which of those are members already.
         users = db.session.execute(
-            select(User.id, User.email, User.name).where(ids_in(User.id, ids))
+            select(User.id, User.email, User.name, Membership.user_id.label("member"))
+            .outerjoin(
+                Membership,
+                and_(Membership.user_id == User.id, Membership.organization_id == org_id),
+            )
+            .where(ids_in(User.id, ids))
         ).all()
         unknown = set(ids) - {u.id for u in users}
         if unknown:
             raise UnknownUsers(user_ids=unknown)
-        existing = db.session.scalars(
-            select(Membership.user_id).where(
-                Membership.organization_id == org_id, ids_in(Membership.user_id, ids)
-            )
-        ).all()
+        existing = [u.id for u in users if u.member is not None]
         if existing:
             raise AlreadyMembers(user_ids=existing)
         now = utcnow()
