@@ -41,6 +41,7 @@ from webapp.models.tables import ORG_NAME_MAX
 from webapp.patterns import SEARCH_PATTERN, trimmed_text_pattern
 from webapp.services import values
 from webapp.services.errors import FieldError, InvalidInput
+from webapp.services.page_cursor import CURSOR_MAX, PageCursor
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -222,8 +223,19 @@ SearchText = Annotated[
 ]
 
 
+def _cursor(value: Any) -> Any:
+    return value if isinstance(value, PageCursor) else PageCursor.decode(value)
+
+
+Cursor = Annotated[
+    PageCursor,
+    BeforeValidator(lambda value: _invalid_to_pydantic(_cursor, value)),
+    WithJsonSchema({"type": "string", "maxLength": CURSOR_MAX}),
+]
+
+
 class MemberQuery(BaseModel):
-    """One page of the member list: its page, sort and filters.
+    """One page of the member list: its page (a number, or a cursor), sort and filters.
 
     The API reads it from ``GET .../users``'s query string, the dashboard from the members
     page's URL (``DashboardMemberQuery``), the services take it as it is.
@@ -243,6 +255,50 @@ class MemberQuery(BaseModel):
     q: SearchText | None = Field(default=None, description="Part of the email or name, any case.")
     role: Role | None = Field(default=None, description="Only members with this role.")
     is_active: QueryFlag | None = Field(default=None, description="Only active or suspended.")
+    cursor: Cursor | None = Field(
+        default=None,
+        description=(
+            "Instead of page_number: a page's next_cursor or prev_cursor, for the page after or "
+            "before it at the cost of page 0 at any depth. It carries its list's sort (sort_by "
+            "and sort_ascending may be left out, or must agree); send the same filters again."
+        ),
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sort_of_the_cursor(cls, data: Any) -> Any:
+        """A cursor sent alone lists in its own sort."""
+        if isinstance(data, Mapping) and isinstance(data.get("cursor"), str):
+            try:
+                cursor = PageCursor.decode(data["cursor"])
+            except InvalidInput:
+                return data  # the field says why
+            return {
+                "sort_by": cursor.sort_by,
+                "sort_ascending": cursor.sort_ascending,
+                **data,
+                "cursor": cursor,
+            }
+        return data
+
+    @model_validator(mode="after")
+    def _cursor_agrees(self) -> MemberQuery:
+        cursor = self.cursor
+        if cursor is None:
+            return self
+        if "page_number" in self.model_fields_set:
+            raise PydanticCustomError(
+                "cursor", "give a page number or a cursor, not both", {"field": "cursor"}
+            )
+        if (cursor.sort_by, cursor.sort_ascending) != (self.sort_by, self.sort_ascending):
+            order = "ascending" if cursor.sort_ascending else "descending"
+            raise PydanticCustomError(
+                "cursor",
+                f"pages the list sorted by {cursor.sort_by} {order}; leave sort_by and "
+                "sort_ascending out or send those",
+                {"field": "cursor"},
+            )
+        return self
 
     @property
     def search(self) -> str | None:
@@ -254,7 +310,7 @@ class MemberQuery(BaseModel):
         return self.search is not None or self.role is not None or self.is_active is not None
 
     def at_page(self, page_number: int) -> MemberQuery:
-        return self.model_copy(update={"page_number": page_number})
+        return self.model_copy(update={"page_number": page_number, "cursor": None})
 
 
 class DashboardMemberQuery(MemberQuery):
@@ -381,7 +437,8 @@ def invalid_input(error: ValidationError) -> InvalidInput:
     errors: list[FieldError] = []
     for item in error.errors(include_url=False, include_input=False):
         parts = [str(p) for p in item["loc"] if p not in UNION_TAGS]
-        field = ".".join(parts) or "body"
+        # A rule across fields names the field it is about in its context (else: the body).
+        field = ".".join(parts) or item.get("ctx", {}).get("field", "body")
         message = item["msg"]
         if item["type"] == "string_pattern_mismatch" and parts:
             message = PATTERN_MESSAGES.get(parts[0], "has an invalid format")

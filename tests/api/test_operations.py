@@ -137,6 +137,8 @@ def test_list_members_is_a_member_page_with_totals(every_role, api):
         "total_pages",
         "sort_by",
         "sort_ascending",
+        "next_cursor",
+        "prev_cursor",
     }
     assert (page["page_number"], page["page_size"], page["total_items"], page["total_pages"]) == (
         1,
@@ -144,6 +146,8 @@ def test_list_members_is_a_member_page_with_totals(every_role, api):
         6,
         2,
     )
+    assert page["next_cursor"] is None  # the last page
+    assert isinstance(page["prev_cursor"], str)
     assert page["sort_by"] == "user_id" and page["sort_ascending"] is True
     assert [m["user_id"] for m in page["items"]] == sorted(
         [every_role.viewer.id, every_role.suspended.id]

@@ -111,11 +111,12 @@ def statements() -> Iterator[list[Statement]]:
 
 
 def page_statement(actor: User, org_id: int, query: inputs.MemberQuery) -> Statement:
-    """The one statement of ``list_members`` that reads the page (the one with an OFFSET)."""
+    """The one statement of ``list_members`` that reads the page (the one with a LIMIT: an
+    OFFSET too for a page by number, a seek past the cursor's row for a page by cursor)."""
     with statements() as log:
         page = member_list.list_members(actor, org_id, query)
     assert page.items, "the page is empty: the test data is wrong"
-    found = [s for s in log if re.search(r"\bOFFSET\b", s.sql, re.I)]
+    found = [s for s in log if re.search(r"\bLIMIT\b", s.sql, re.I)]
     assert len(found) == 1, [s.sql for s in log]
     return found[0]
 
@@ -157,11 +158,28 @@ def plan_problems(statement: Statement, indexes: set[str]) -> list[str]:
     return sqlite_problems([(r[0], r[1], r[3]) for r in rows], indexes)
 
 
-_INDEX_WALK = re.compile(r"SEARCH memberships USING COVERING INDEX (\S+) \(organization_id=\?\)")
+# By number: the organization's entries from one end. By cursor: from the cursor's (key,
+# user_id), or user_id alone for the user_id sort, whose index is the primary key.
+_INDEX_WALK = re.compile(
+    r"SEARCH memberships USING COVERING INDEX (\S+) \(organization_id=\?"
+    r"(?: AND \(\w+,user_id\)[<>]\(\?,\?\)| AND user_id[<>]\?)?\)"
+)
 _ROW_LOOKUP = re.compile(
     r"^SEARCH memberships USING (COVERING )?(INDEX \S+|PRIMARY KEY) "
     r"\((user_id=\? AND organization_id=\?|organization_id=\? AND user_id=\?)\)$"
 )
+
+
+# The seek in the index condition: "(role,user_id)>(?,?)" or "user_id<?" (SQLite),
+# "ROW(role, user_id) > ROW(...)" or "user_id < $2" (PostgreSQL).
+_SEEK = re.compile(r"user_id\)? ?[<>] ?(\(|\?|\$|ROW|'|[0-9])")
+
+
+def plan_text(statement: Statement) -> str:
+    conn = db.session.connection()
+    explain = "EXPLAIN " if conn.dialect.name == "postgresql" else "EXPLAIN QUERY PLAN "
+    rows = conn.exec_driver_sql(explain + statement.sql, statement.parameters)
+    return "\n".join(str(row[-1]) for row in rows)
 
 
 def sqlite_problems(rows: list[tuple[int, int, str]], indexes: set[str]) -> list[str]:
@@ -253,6 +271,28 @@ def test_every_sort_finds_the_page_on_its_index(big_org: tuple[User, int]) -> No
     assert not failures, json.dumps(failures, indent=2)
 
 
+def test_a_cursor_finds_a_deep_page_on_its_index(big_org: tuple[User, int]) -> None:
+    """Next and Previous from the middle of the list seek on the same index: no OFFSET."""
+    owner, org_id = big_org
+    middle = (MEMBERS - 1) // PAGE_SIZE // 2
+    failures: dict[str, list[str]] = {}
+    for key, ascending in CASES:
+        by_number = inputs.MemberQuery(
+            page_number=middle, page_size=PAGE_SIZE, sort_by=key, sort_ascending=ascending
+        )
+        page = member_list.list_members(owner, org_id, by_number)
+        for name, cursor in (("next", page.next_cursor), ("prev", page.prev_cursor)):
+            query = inputs.MemberQuery.model_validate({"cursor": cursor, "page_size": PAGE_SIZE})
+            statement = page_statement(owner, org_id, query)
+            problems = plan_problems(statement, key_indexes(key))
+            plan = plan_text(statement)
+            if not _SEEK.search(plan):
+                problems.append(f"the index scan does not start at the cursor's row: {plan}")
+            if problems:
+                failures[f"{case_id((key, ascending))} {name}"] = problems
+    assert not failures, json.dumps(failures, indent=2)
+
+
 def test_the_check_catches_a_join_then_sort_query(big_org: tuple[User, int]) -> None:
     """The plan check is not vacuous: the query list_members replaced fails it."""
     _, org_id = big_org
@@ -289,6 +329,12 @@ def test_same_statements_at_any_depth(
             page = member_list.list_members(owner, org_id, query)
         assert len(page.items) == (PAGE_SIZE if page_number == 0 else size % PAGE_SIZE)
         counts[f"page {page_number}"] = log.count
+        # The page after page 0 and the page before the last, by cursor.
+        cursor = page.next_cursor if page_number == 0 else page.prev_cursor
+        by_cursor = inputs.MemberQuery.model_validate({"cursor": cursor, "page_size": PAGE_SIZE})
+        with count_statements() as log:
+            assert len(member_list.list_members(owner, org_id, by_cursor).items) == PAGE_SIZE
+        counts[f"cursor from page {page_number}"] = log.count
     default = inputs.MemberQuery(page_size=PAGE_SIZE)
     with count_statements() as log:
         member_list.list_members(owner, org_id, default)

@@ -9,9 +9,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from sqlalchemy import ColumnElement, and_, case, func, select
+from pydantic import Field
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    UnaryExpression,
+    and_,
+    case,
+    func,
+    literal,
+    select,
+    tuple_,
+)
 from sqlalchemy.orm import InstrumentedAttribute
 
 from webapp.extensions import db
@@ -19,6 +31,7 @@ from webapp.inputs import SORT_BY, MemberQuery
 from webapp.models import Membership, Organization, Role, User
 from webapp.services.errors import Forbidden, InvalidInput, NotMembers
 from webapp.services.organizations import ROLE_COUNTERS, Account
+from webapp.services.page_cursor import KEY_TYPES, PageCursor
 from webapp.services.permissions import Action, require
 from webapp.services.values import USER_IDS_MAX, is_id, name_sort_key
 
@@ -31,6 +44,7 @@ SORT_KEYS: dict[str, InstrumentedAttribute[Any]] = {
     "joined_at": Membership.created_at,
 }
 assert tuple(SORT_KEYS) == SORT_BY, "every sort the query offers has its column"
+assert set(KEY_TYPES) == set(SORT_BY), "every sort can be paged by cursor"
 
 
 @dataclass(frozen=True)
@@ -57,6 +71,14 @@ class MemberPage:
     total_pages: int
     sort_by: str
     sort_ascending: bool
+    next_cursor: Annotated[
+        str | None,
+        Field(description="The cursor of the page after this one; null on the last page."),
+    ]
+    prev_cursor: Annotated[
+        str | None,
+        Field(description="The cursor of the page before this one; null on the first page."),
+    ]
 
 
 @dataclass(frozen=True)
@@ -104,7 +126,8 @@ def list_members(
     """One page of members, sorted and filtered. Any active member may list.
 
     Two statements when unfiltered (the total is the organization's counter), three when
-    filtered, whatever the page depth, size or sort; one fewer with ``seen`` (see ``_viewer``).
+    filtered, whatever the page depth, size or sort, by page number or by cursor; one fewer
+    with ``seen`` (see ``_viewer``).
     """
     member_count, _ = _viewer(actor, org_id, seen)
     where = _filters(org_id, query)
@@ -112,6 +135,35 @@ def list_members(
         total = db.session.scalar(select(func.count()).select_from(Membership).where(*where)) or 0
     else:
         total = member_count
+    if query.cursor is None:
+        page = _numbered_page(org_id, where, query, total)
+    else:
+        page = _cursor_page(org_id, where, query, query.cursor)
+    rows, page_number, more_before, more_after = page
+    items = [_member(m, email, name) for m, email, name in rows]
+    return MemberPage(
+        items=items,
+        page_number=page_number,
+        page_size=query.page_size,
+        total_items=total,
+        total_pages=-(-total // query.page_size),
+        sort_by=query.sort_by,
+        sort_ascending=query.sort_ascending,
+        next_cursor=_cursor(query, rows[-1][0], page_number + 1) if more_after else None,
+        prev_cursor=_cursor(query, rows[0][0], page_number - 1, after=False)
+        if more_before
+        else None,
+    )
+
+
+# Rows (membership, email, name) in the list's order, the page's number, and whether rows lie
+# before and after them.
+_Page = tuple[list[Row[tuple[Membership, str, str]]], int, bool, bool]
+
+
+def _numbered_page(
+    org_id: int, where: list[ColumnElement[bool]], query: MemberQuery, total: int
+) -> _Page:
     key = SORT_KEYS[query.sort_by]
     forward = [key.asc(), Membership.user_id.asc()]
     backward = [key.desc(), Membership.user_id.desc()]
@@ -126,32 +178,69 @@ def list_members(
         tail = total - offset  # rows from this page's first to the very last
         inner_order = backward if query.sort_ascending else forward
         limit, offset = min(query.page_size, tail), max(tail - query.page_size, 0)
-    page_ids = (
-        select(Membership.user_id)
-        .where(*where)
-        .order_by(*inner_order)
-        .limit(limit)
-        .offset(offset)
-        .subquery()
+    page_ids = select(Membership.user_id).where(*where).order_by(*inner_order)
+    rows = _rows(org_id, page_ids.limit(limit).offset(offset), order)
+    more_after = bool(rows) and query.page_number * query.page_size + len(rows) < total
+    return rows, query.page_number, bool(rows) and query.page_number > 0, more_after
+
+
+def _cursor_page(
+    org_id: int, where: list[ColumnElement[bool]], query: MemberQuery, cursor: PageCursor
+) -> _Page:
+    """The page after or before the cursor's row: a seek on the index, at any depth."""
+    key = SORT_KEYS[query.sort_by]
+    forward = [key.asc(), Membership.user_id.asc()]
+    backward = [key.desc(), Membership.user_id.desc()]
+    order = forward if query.sort_ascending else backward
+    place: ColumnElement[Any] = Membership.user_id
+    mark: ColumnElement[Any] = literal(cursor.user_id, Membership.user_id.type)
+    if key is not Membership.user_id:  # ties broken by user_id: compare (key, user_id) pairs
+        place, mark = tuple_(key, place), tuple_(literal(cursor.key, key.type), mark)
+    # Walk away from the cursor's row, nearest first; one row more than the page says whether
+    # there are more beyond it.
+    if cursor.after == query.sort_ascending:
+        beyond, inner_order = place > mark, forward
+    else:
+        beyond, inner_order = place < mark, backward
+    page_ids = select(Membership.user_id).where(*where, beyond).order_by(*inner_order)
+    rows = _rows(org_id, page_ids.limit(query.page_size + 1), order)
+    more = len(rows) > query.page_size
+    if cursor.after:
+        rows = rows[: query.page_size]
+        return rows, cursor.page_number, bool(rows), more
+    rows = rows[-query.page_size :] if more else rows
+    # Nothing before these rows: this is the first page, whatever the cursor counted.
+    page_number = cursor.page_number if more else 0
+    return rows, page_number, more, bool(rows)
+
+
+def _rows(
+    org_id: int, page_ids: Select[tuple[int]], order: list[UnaryExpression[Any]]
+) -> list[Row[tuple[Membership, str, str]]]:
+    """The members ``page_ids`` names, with their email and name, in ``order``."""
+    ids = page_ids.subquery()
+    return list(
+        db.session.execute(
+            select(Membership, User.email, User.name)
+            .join(
+                ids, and_(Membership.organization_id == org_id, Membership.user_id == ids.c.user_id)
+            )
+            .join(User, User.id == Membership.user_id)
+            .order_by(*order)
+        ).all()
     )
-    rows = db.session.execute(
-        select(Membership, User.email, User.name)
-        .join(
-            page_ids,
-            and_(Membership.organization_id == org_id, Membership.user_id == page_ids.c.user_id),
-        )
-        .join(User, User.id == Membership.user_id)
-        .order_by(*order)
-    ).all()
-    return MemberPage(
-        items=[_member(m, email, name) for m, email, name in rows],
-        page_number=query.page_number,
-        page_size=query.page_size,
-        total_items=total,
-        total_pages=-(-total // query.page_size),
+
+
+def _cursor(query: MemberQuery, row: Membership, page_number: int, *, after: bool = True) -> str:
+    """The cursor of the page just after (or before) ``row``."""
+    return PageCursor(
         sort_by=query.sort_by,
         sort_ascending=query.sort_ascending,
-    )
+        after=after,
+        key=getattr(row, SORT_KEYS[query.sort_by].key),
+        user_id=row.user_id,
+        page_number=page_number,
+    ).encode()
 
 
 def find_member(
