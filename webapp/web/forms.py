@@ -157,8 +157,14 @@ def query_args(query: inputs.MemberQuery, **changes: object) -> dict[str, str]:
         "sort_by": query.sort_by,
         "sort_ascending": str(query.sort_ascending).lower(),
         "page": query.page_number + 1,
+        "cursor": query.cursor.encode() if query.cursor else "",
         "page_size": query.page_size,
     }
+    # A page is named by its number or by a cursor, never both: the one changed wins.
+    if "page" in changes:
+        args["cursor"] = ""
+    elif changes.get("cursor") or args["cursor"]:
+        args["page"] = 1
     args.update(changes)
     defaults = {
         "sort_by": inputs.SORT_DEFAULT,

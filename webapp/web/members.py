@@ -64,11 +64,17 @@ def _list_url(org_id: int, query: MemberQuery, **changes: object) -> str:
 
 
 def _page(org_id: int, query: MemberQuery, account: Account) -> MemberPage:
-    """The page asked for; past the end (after a bulk removal) the last page instead."""
+    """The page asked for; past the end (after a bulk removal) the last page instead, and for
+    a cursor with no rows left beyond it, the page of that number (or the last)."""
     page = member_list.list_members(me(), org_id, query, seen=account)
-    if not page.items and query.page_number > 0 and page.total_items:
-        last = query.at_page(page.total_pages - 1)
-        page = member_list.list_members(me(), org_id, last, seen=account)
+    if not page.items and page.total_items:
+        if query.cursor is not None:
+            number = min(query.cursor.page_number, page.total_pages - 1)
+        elif query.page_number > 0:
+            number = page.total_pages - 1
+        else:
+            return page
+        page = member_list.list_members(me(), org_id, query.at_page(number), seen=account)
     return page
 
 
@@ -84,7 +90,7 @@ def _members_page(
     """The members page (or ``partial``), drawn from ``account`` when a change returned it."""
     account = account or organizations.get_organization(me(), org_id)
     page = _page(org_id, query, account)
-    if page.page_number != query.page_number:
+    if query.cursor is None and page.page_number != query.page_number:
         query = query.at_page(page.page_number)
     manages = Action.MANAGE_MEMBERS in account.allowed
     # No bulk bar over an empty list: there is nothing to select.
