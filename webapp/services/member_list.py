@@ -32,7 +32,7 @@ from webapp.models import Membership, Organization, Role, User
 from webapp.services.errors import Forbidden, InvalidInput, NotMembers
 from webapp.services.organizations import ROLE_COUNTERS, Account
 from webapp.services.page_cursor import KEY_TYPES, PageCursor
-from webapp.services.permissions import Action, require
+from webapp.services.permissions import Action, require, require_reading
 from webapp.services.values import USER_IDS_MAX, is_id, name_sort_key
 
 SORT_KEYS: dict[str, InstrumentedAttribute[Any]] = {
@@ -103,7 +103,7 @@ def _filters(org_id: int, query: MemberQuery) -> list[ColumnElement[bool]]:
     return where
 
 
-def _viewer(actor: User, org_id: int, seen: Account | None) -> tuple[int, Organization | None]:
+def _viewer(actor: User, org_id: int, seen: Account | None) -> int:
     """The member count the list starts from, after the access check.
 
     ``seen`` is the organization as a service call of this same request just returned it to
@@ -111,13 +111,13 @@ def _viewer(actor: User, org_id: int, seen: Account | None) -> tuple[int, Organi
     counts are current. Without it, one statement checks access and reads the counts.
     """
     if seen is None:
-        org, _ = require(actor, org_id, Action.VIEW)
-        return org.member_count, org
+        row = require_reading(actor, org_id, Action.VIEW, Organization.member_count)
+        return int(row.member_count)
     if seen.id != org_id:
         raise ValueError("seen is another organization's account")
     if Action.VIEW not in seen.allowed:
         raise Forbidden()
-    return seen.member_count, None
+    return seen.member_count
 
 
 def list_members(
@@ -129,7 +129,7 @@ def list_members(
     filtered, whatever the page depth, size or sort, by page number or by cursor; one fewer
     with ``seen`` (see ``_viewer``).
     """
-    member_count, _ = _viewer(actor, org_id, seen)
+    member_count = _viewer(actor, org_id, seen)
     where = _filters(org_id, query)
     if query.is_filtered:
         total = db.session.scalar(select(func.count()).select_from(Membership).where(*where)) or 0
@@ -140,7 +140,7 @@ def list_members(
     else:
         page = _cursor_page(org_id, where, query, query.cursor)
     rows, page_number, more_before, more_after = page
-    items = [_member(m, email, name) for m, email, name in rows]
+    items = [Member(*row[:-1]) for row in rows]
     return MemberPage(
         items=items,
         page_number=page_number,
@@ -149,16 +149,14 @@ def list_members(
         total_pages=-(-total // query.page_size),
         sort_by=query.sort_by,
         sort_ascending=query.sort_ascending,
-        next_cursor=_cursor(query, rows[-1][0], page_number + 1) if more_after else None,
-        prev_cursor=_cursor(query, rows[0][0], page_number - 1, after=False)
-        if more_before
-        else None,
+        next_cursor=_cursor(query, rows[-1], page_number + 1) if more_after else None,
+        prev_cursor=_cursor(query, rows[0], page_number - 1, after=False) if more_before else None,
     )
 
 
-# Rows (membership, email, name) in the list's order, the page's number, and whether rows lie
-# before and after them.
-_Page = tuple[list[Row[tuple[Membership, str, str]]], int, bool, bool]
+# Rows (a Member's fields, then the sort key) in the list's order, the page's number, and
+# whether rows lie before and after them.
+_Page = tuple[list[Row[Any]], int, bool, bool]
 
 
 def _numbered_page(
@@ -179,7 +177,7 @@ def _numbered_page(
         inner_order = backward if query.sort_ascending else forward
         limit, offset = min(query.page_size, tail), max(tail - query.page_size, 0)
     page_ids = select(Membership.user_id).where(*where).order_by(*inner_order)
-    rows = _rows(org_id, page_ids.limit(limit).offset(offset), order)
+    rows = _rows(org_id, page_ids.limit(limit).offset(offset), query, order)
     more_after = bool(rows) and query.page_number * query.page_size + len(rows) < total
     return rows, query.page_number, bool(rows) and query.page_number > 0, more_after
 
@@ -203,7 +201,7 @@ def _cursor_page(
     else:
         beyond, inner_order = place < mark, backward
     page_ids = select(Membership.user_id).where(*where, beyond).order_by(*inner_order)
-    rows = _rows(org_id, page_ids.limit(query.page_size + 1), order)
+    rows = _rows(org_id, page_ids.limit(query.page_size + 1), query, order)
     more = len(rows) > query.page_size
     if cursor.after:
         rows = rows[: query.page_size]
@@ -215,13 +213,14 @@ def _cursor_page(
 
 
 def _rows(
-    org_id: int, page_ids: Select[tuple[int]], order: list[UnaryExpression[Any]]
-) -> list[Row[tuple[Membership, str, str]]]:
-    """The members ``page_ids`` names, with their email and name, in ``order``."""
+    org_id: int, page_ids: Select[tuple[int]], query: MemberQuery, order: list[UnaryExpression[Any]]
+) -> list[Row[Any]]:
+    """The members ``page_ids`` names in ``order``: plain rows of a Member's fields in their
+    order, then the sort key (for the cursors); no ORM objects on the hot path."""
     ids = page_ids.subquery()
     return list(
         db.session.execute(
-            select(Membership, User.email, User.name)
+            select(*_MEMBER_COLUMNS, SORT_KEYS[query.sort_by])
             .join(
                 ids, and_(Membership.organization_id == org_id, Membership.user_id == ids.c.user_id)
             )
@@ -231,14 +230,35 @@ def _rows(
     )
 
 
-def _cursor(query: MemberQuery, row: Membership, page_number: int, *, after: bool = True) -> str:
+# Member's fields, in its order.
+_MEMBER_COLUMNS = (
+    Membership.user_id,
+    User.email,
+    User.name,
+    Membership.role,
+    Membership.is_active,
+    Membership.created_at,
+    Membership.updated_at,
+)
+assert [c.key for c in _MEMBER_COLUMNS] == [
+    "user_id",
+    "email",
+    "name",
+    "role",
+    "is_active",
+    "created_at",
+    "updated_at",
+]
+
+
+def _cursor(query: MemberQuery, row: Row[Any], page_number: int, *, after: bool = True) -> str:
     """The cursor of the page just after (or before) ``row``."""
     return PageCursor(
         sort_by=query.sort_by,
         sort_ascending=query.sort_ascending,
         after=after,
-        key=getattr(row, SORT_KEYS[query.sort_by].key),
-        user_id=row.user_id,
+        key=row[-1],
+        user_id=row[0],
         page_number=page_number,
     ).encode()
 

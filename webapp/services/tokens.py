@@ -12,7 +12,7 @@ import re
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from webapp.extensions import db
 from webapp.models import ApiToken, User, Via, utcnow
@@ -64,27 +64,39 @@ def authenticate_token(text: str) -> User | None:
     if not isinstance(text, str) or not _TOKEN_SHAPE.fullmatch(text):
         return None  # not a token we could have made: no query needed
     prefix = text[len(TOKEN_PREFIX) : len(TOKEN_PREFIX) + _PREFIX_HEX]
-    row = db.session.execute(
-        select(ApiToken, User)
-        .join(User, User.id == ApiToken.user_id)
-        .where(ApiToken.prefix == prefix)
-    ).first()
+    row = db.session.execute(_TOKEN_BY_PREFIX, {"prefix": prefix}).first()
     if row is None:
         return None
-    token, user = row
-    if not hmac.compare_digest(token.token_hash, _hash(text)):
+    token_id, token_hash, revoked_at, expires_at, last_used_at, user = row
+    if not hmac.compare_digest(token_hash, _hash(text)):
         return None
     now = utcnow()
-    if token.revoked_at is not None or not user.is_active:
+    if revoked_at is not None or not user.is_active:
         return None
-    if token.expires_at is not None and token.expires_at <= now:
+    if expires_at is not None and expires_at <= now:
         return None
-    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
+    if last_used_at is None or now - last_used_at >= LAST_USED_RESOLUTION:
         with write_transaction():
             db.session.execute(
-                update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now)
+                update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now)
             )
     return user
+
+
+# Every API request asks it: built once (its cache key with it), the token's columns as a plain
+# row beside the user.
+_TOKEN_BY_PREFIX = (
+    select(
+        ApiToken.id,
+        ApiToken.token_hash,
+        ApiToken.revoked_at,
+        ApiToken.expires_at,
+        ApiToken.last_used_at,
+        User,
+    )
+    .join(User, User.id == ApiToken.user_id)
+    .where(ApiToken.prefix == bindparam("prefix"))
+)
 
 
 def list_tokens(user: User) -> list[ApiToken]:
