@@ -75,7 +75,8 @@ def record(
         }
         for t in targets
     ] or [base | empty]
-    db.session.execute(insert(AuditEvent), rows)
+    # The table, not the mapped class: a plain executemany, without the ORM's per-row bulk work.
+    db.session.execute(insert(AuditEvent.__table__), rows)
 
 
 @dataclass(frozen=True)

@@ -186,7 +186,7 @@ def add_members(
             raise AlreadyMembers(user_ids=existing)
         now = utcnow()
         db.session.execute(
-            insert(Membership),
+            insert(Membership.__table__),  # plain executemany: no per-row ORM work
             [
                 {
                     "organization_id": org_id,
