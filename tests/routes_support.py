@@ -493,6 +493,23 @@ ROUTES: list[Route] = [
         effect=removed("owner2"),
         label="an owner",
     ),
+    R(
+        "api.remove_members_by_body",
+        "POST",
+        org(MANAGE),
+        204,
+        json={"user_ids": [Ref("target")]},
+        effect=removed("target"),
+    ),
+    R(
+        "api.remove_members_by_body",
+        "POST",
+        org(MANAGE, owner_target=True),
+        204,
+        json={"user_ids": [Ref("owner2")]},
+        effect=removed("owner2"),
+        label="an owner",
+    ),
 ]
 
 

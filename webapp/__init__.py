@@ -28,6 +28,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(config or {})
     # Every front reads ids in URLs alike: ``<id:org_id>`` (ASCII digits, 64 bits at most).
     app.url_map.converters["id"] = inputs.IdConverter
+    app.url_map.converters["user_ids"] = inputs.UserIdsConverter
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"))

@@ -101,6 +101,13 @@ def _int_range_pattern(high: int) -> str:
     return "0*(?:" + "|".join([p for p in (shorter, *same) if p]) + ")"
 
 
+class UserIdsConverter(BaseConverter):
+    """``<user_ids:name>``: any one path segment but ``remove``, which names the bulk removal
+    by body (``POST .../users/remove``), so that path is no DELETE of a user called "remove"."""
+
+    regex = "(?!remove$)[^/]+"
+
+
 class IdConverter(BaseConverter):
     """``<id:name>`` in a URL: ASCII digits read by ``values.parse_id``, for every front.
 

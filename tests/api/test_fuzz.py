@@ -39,6 +39,7 @@ IDS_MUST_MATCH = [
     "add_members_post",
     "update_members_put",
     "remove_members_delete",
+    "remove_members_by_body_post",
     "update_organization_by_id_put",
 ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -60,6 +61,14 @@ def test_the_twelve_operations_of_the_design(spec):
         ("DELETE", "/organizations/{organization_id}/users/{user_ids}"),
     } <= documented
     assert spec["servers"] == [{"url": "/api"}]
+
+
+def test_every_reference_resolves(spec):
+    """A dangling $ref would leave a client (and the fuzzer) with no body to send."""
+    refs = set(re.findall(r'"\$ref": "#/components/(\w+)/(\w+)"', json.dumps(spec)))
+    assert refs
+    missing = {(kind, name) for kind, name in refs if name not in spec["components"][kind]}
+    assert not missing
 
 
 def test_request_bodies_are_the_validating_pydantic_models(spec):

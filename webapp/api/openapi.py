@@ -204,7 +204,19 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         description=(
             "`user_ids` like `23,63,34`. All or nothing. Every id must be a member (else 422 "
             "listing the others). 409 when no active owner would remain. A list too long for "
-            "the URL is answered 414."
+            "the URL is answered 414: send it to `POST .../users/remove` instead."
+        ),
+    ),
+    ("api.remove_members_by_body", "POST"): Operation(
+        "Remove members (ids in the body)",
+        204,
+        body=inputs.MemberIds,
+        errors=(400, 403, 404, 409, 413, 415, 422),
+        tag="Members",
+        description=(
+            _MEMBERS_BODY + " The DELETE form's rules, for lists too long for a URL (up to "
+            "10,000 ids). Every id must be a member (else 422 listing the others). 409 when no "
+            "active owner would remain."
         ),
     ),
 }
@@ -294,12 +306,9 @@ def _openapi_path(rule: str) -> str:
 
 
 def _component_schemas() -> dict[str, Any]:
+    bodies = dict.fromkeys(op.body for op in OPERATIONS.values() if op.body is not None)
     shapes: list[tuple[Any, str]] = [
-        (inputs.CreateAccount, "validation"),
-        (inputs.UpdateAccount, "validation"),
-        (inputs.UpdateAccountById, "validation"),
-        (inputs.AddMembers, "validation"),
-        (inputs.UpdateMembers, "validation"),
+        *((body, "validation") for body in bodies),
         (Account, "serialization"),
         (MemberPage, "serialization"),
         (Metric, "serialization"),

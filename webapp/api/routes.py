@@ -213,10 +213,18 @@ def _change_members(
     return respond(Account, account)
 
 
-@bp.delete(f"/organizations/{ORG}/users/<user_ids>")
+@bp.delete(f"/organizations/{ORG}/users/<user_ids:user_ids>")
 def remove_members(organization_id: int, user_ids: str) -> Response:
     ids = values.parse_user_ids(user_ids)
     members.remove_members(actor(), organization_id, ids, via=Via.API)
+    return no_content()
+
+
+@bp.post(f"/organizations/{ORG}/users/remove")
+def remove_members_by_body(organization_id: int) -> Response:
+    """The DELETE form for lists too long for a URL: the same service, ids in the body."""
+    body = json_body(inputs.MemberIds)
+    members.remove_members(actor(), organization_id, body.user_ids, via=Via.API)
     return no_content()
 
 
