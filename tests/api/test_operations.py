@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from webapp.models import Role, Via
-from webapp.services import audit, organizations
+from webapp.services import audit, members, organizations, users
 
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 ACCOUNT_KEYS = {
@@ -220,3 +220,30 @@ def test_changes_through_the_api_are_audited_as_api(every_role, make_user, api):
     events = audit.list_audit_events(every_role.owner, every_role.org.id)
     latest = events.items[0]
     assert latest.action == "member.add" and latest.via == Via.API.value
+
+
+def test_remove_by_body_takes_lists_no_url_can_carry_all_or_nothing(make_user, api, assert_problem):
+    """POST .../users/remove: up to 10,000 ids in one request, with the DELETE form's rules."""
+    owner = make_user()
+    org = organizations.create_organization(owner, "Many", via=Via.CLI)
+    ids = users.create_users(
+        [(f"m{n}@example.com", f"Member {n}") for n in range(10_000)], via=Via.CLI
+    )
+    members.add_members(owner, org.id, ids, role=Role.VIEWER, via=Via.CLI)
+    client = api(owner)
+    path = f"/api/organizations/{org.id}/users/remove"
+
+    # One id that is not a member: 422 naming it, and nobody removed.
+    stranger = make_user()
+    refused = client.post(path, json={"user_ids": [*ids[1:], stranger.id]})
+    assert_problem(refused, 422, "not_members")
+    assert refused.get_json()["user_ids"] == [stranger.id]
+    # The last active owner among them: 409, and nobody removed.
+    assert_problem(client.post(path, json={"user_ids": [owner.id, *ids[:5]]}), 409, "last_owner")
+    assert organizations.get_organization(owner, org.id).member_count == 10_001
+
+    assert client.post(path, json={"user_ids": ids}).status_code == 204
+    assert organizations.get_organization(owner, org.id).member_count == 1
+    # The comma-separated form is taken too, and bad ids are a 400 naming the field.
+    assert_problem(client.post(path, json={"user_ids": "1,x"}), 400)
+    assert client.post(path, data="user_ids=1").status_code == 415
