@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Annotated
+from datetime import UTC, datetime, time, timedelta
+from typing import Annotated, Any
 
 from pydantic import Field
 from sqlalchemy import Select, delete, func, select, update
 
 from webapp.extensions import db
 from webapp.models import Membership, Organization, Role, User, Via, utcnow
+from webapp.models.tables import ACTIVE_OWNER_ROW
 from webapp.services import audit
 from webapp.services.errors import Forbidden, LastOwner
 from webapp.services.permissions import Action, allowed_actions, require, roles_allowed_to
@@ -80,6 +83,7 @@ def create_organization(actor: User, name: str, *, via: Via) -> Account:
             member_count=1,
             active_count=1,
             owner_count=1,
+            joins_by_day=joins_after({}, now, joined=1),
         )
         db.session.add(org)
         db.session.flush()
@@ -190,18 +194,56 @@ def delete_organization(actor: User, org_id: int, *, via: Via) -> None:
         db.session.expunge(org)
 
 
+RECENT_DAYS = 30
+
+
+def _day(moment: datetime) -> str:
+    return moment.astimezone(UTC).date().isoformat()
+
+
+def joins_after(
+    joins_by_day: dict[str, int],
+    now: datetime,
+    *,
+    joined: int = 0,
+    left: Iterable[datetime] = (),
+) -> dict[str, int]:
+    """``Organization.joins_by_day`` after ``joined`` members join at ``now`` and members who
+    joined at the times in ``left`` go; days no summary can reach any more are dropped."""
+    keep_from = _day(now - timedelta(days=RECENT_DAYS + 1))
+    days = Counter({day: n for day, n in joins_by_day.items() if day >= keep_from})
+    if joined:
+        days[_day(now)] += joined
+    for moment in left:
+        if _day(moment) >= keep_from:
+            days[_day(moment)] -= 1
+    return {day: n for day, n in sorted(days.items()) if n > 0}
+
+
 def get_summary(actor: User, org_id: int) -> list[Metric]:
     """Member counts by state and role, active owners, and recent joins.
 
-    Needs VIEW_SUMMARY (OWNER, ADMIN, ACCOUNTING).
+    Needs VIEW_SUMMARY (OWNER, ADMIN, ACCOUNTING). Counters and the org's joins per day answer
+    most of it; one statement counts the active owners (on their partial index) and the joins
+    of the first, partly covered day of the 30-day window (at most one day's joins).
     """
     org, _ = require(actor, org_id, Action.VIEW_SUMMARY)
-    since = utcnow() - timedelta(days=30)
-    joined = db.session.scalar(
+    since = utcnow() - timedelta(days=RECENT_DAYS)
+    first_full_day = datetime.combine(since.date() + timedelta(days=1), time(), UTC)
+    owners = active_owners([org_id]).with_only_columns(func.count()).group_by(None)
+    joined_in_first_day = (
         select(func.count())
         .select_from(Membership)
-        .where(Membership.organization_id == org_id, Membership.created_at >= since)
+        .where(
+            Membership.organization_id == org_id,
+            Membership.created_at >= since,
+            Membership.created_at < first_full_day,
+        )
     )
+    owner_count, joined = db.session.execute(
+        select(owners.scalar_subquery(), joined_in_first_day.scalar_subquery())
+    ).one()
+    joined += sum(n for day, n in org.joins_by_day.items() if day >= _day(first_full_day))
     metrics = [
         Metric("members_total", "Members", org.member_count),
         Metric("members_active", "Active members", org.active_count),
@@ -211,19 +253,28 @@ def get_summary(actor: User, org_id: int) -> list[Metric]:
         Metric(f"role_{role.name.lower()}", role.name.title(), getattr(org, counter))
         for role, counter in ROLE_COUNTERS.items()
     ]
-    owners = db.session.execute(active_owners([org_id])).first()
-    metrics.append(Metric("owners_active", "Active owners", owners[1] if owners else 0))
-    metrics.append(Metric("joined_last_30_days", "Joined in the last 30 days", joined or 0))
+    metrics.append(Metric("owners_active", "Active owners", owner_count))
+    metrics.append(Metric("joined_last_30_days", "Joined in the last 30 days", joined))
     return metrics
 
 
-def apply_counter_deltas(org: Organization, deltas: dict[str, int], now: datetime) -> None:
-    """Add to the organization's counters in one UPDATE; set ``updated_at`` to ``now``.
+def apply_counter_deltas(
+    org: Organization,
+    deltas: dict[str, int],
+    now: datetime,
+    joins_by_day: dict[str, int] | None = None,
+) -> None:
+    """Add to the organization's counters in one UPDATE; set ``updated_at`` to ``now``, and
+    ``joins_by_day`` when given (computed with ``joins_after`` from the row read under the lock).
 
     ``org`` in memory keeps the values read under the lock (no synchronization): the change
     computes what the actor sees from them and ``deltas``.
     """
-    values = {name: getattr(Organization, name) + delta for name, delta in deltas.items() if delta}
+    values: dict[str, Any] = {
+        name: getattr(Organization, name) + delta for name, delta in deltas.items() if delta
+    }
+    if joins_by_day is not None:
+        values["joins_by_day"] = joins_by_day
     db.session.execute(
         update(Organization)
         .where(Organization.id == org.id)
@@ -243,8 +294,7 @@ def active_owners(org_ids: Select[tuple[int]] | list[int]) -> Select[tuple[int, 
         .join(User, User.id == Membership.user_id)
         .where(
             Membership.organization_id.in_(org_ids),
-            Membership.role == Role.OWNER,
-            Membership.is_active.is_(True),
+            ACTIVE_OWNER_ROW,  # on the partial index of active owners: a handful of entries
             User.is_active.is_(True),
         )
         .group_by(Membership.organization_id)
