@@ -13,12 +13,12 @@ from sqlalchemy import Select, delete, func, select, update
 
 from webapp.extensions import db
 from webapp.models import Membership, Organization, Role, User, Via, utcnow
-from webapp.models.tables import ACTIVE_OWNER_ROW
+from webapp.models.tables import ACTIVE_OWNER_ROW, ORG_NAME_MAX
 from webapp.services import audit
 from webapp.services.errors import Forbidden, LastOwner
 from webapp.services.permissions import Action, allowed_actions, require, roles_allowed_to
 from webapp.services.transactions import write_transaction
-from webapp.services.values import name_sort_key, organization_name
+from webapp.services.values import has_control_characters, name_sort_key, organization_name
 
 
 @dataclass(frozen=True)
@@ -113,15 +113,103 @@ def create_organization(actor: User, name: str, *, via: Via) -> Account:
     return account
 
 
-def list_my_organizations(actor: User) -> list[Account]:
-    """Every organization the actor belongs to, suspended ones included, by name."""
-    rows = db.session.execute(
-        select(Organization, Membership)
+# An Account read as plain columns: no ORM objects, no identity map, for lists of 1,000.
+ACCOUNT_COLUMNS = (
+    Organization.id,
+    Organization.organization_name,
+    Organization.created_at,
+    Organization.updated_at,
+    Organization.member_count,
+    Membership.role,
+    Membership.is_active,
+)
+
+
+def _my_accounts(actor: User) -> Select[Any]:
+    return (
+        select(*ACCOUNT_COLUMNS)
         .join(Membership, Membership.organization_id == Organization.id)
         .where(Membership.user_id == actor.id)
-        .order_by(func.lower(Organization.organization_name), Organization.id)
+    )
+
+
+def _by_name(stmt: Select[Any]) -> Select[Any]:
+    return stmt.order_by(func.lower(Organization.organization_name), Organization.id)
+
+
+def list_my_organizations(actor: User) -> list[Account]:
+    """Every organization the actor belongs to, suspended ones included, by name."""
+    return [Account(*row) for row in db.session.execute(_by_name(_my_accounts(actor)))]
+
+
+@dataclass(frozen=True)
+class AccountPage:
+    """A page of the actor's organizations whose name contains ``q``, by name."""
+
+    items: list[Account]
+    q: str
+    page_number: int
+    page_size: int
+    total_items: int
+
+    @property
+    def total_pages(self) -> int:
+        return -(-self.total_items // self.page_size)
+
+
+ACCOUNT_PAGE_SIZE = 50
+
+
+def find_my_organizations(
+    actor: User, q: str = "", page_number: int = 0, page_size: int = ACCOUNT_PAGE_SIZE
+) -> AccountPage:
+    """The actor's organizations whose name contains ``q`` (any case), a page at a time.
+
+    Two statements (the count and the page) however many organizations the actor is in.
+    """
+    q = q.strip()[:ORG_NAME_MAX]
+    page_number = max(page_number, 0)
+    if has_control_characters(q):  # no name has one (and PostgreSQL refuses NUL in text)
+        return AccountPage([], q, page_number, page_size, 0)
+    stmt = _my_accounts(actor)
+    if q:
+        # lower() on both sides, by the database: the same folding for the name and the term.
+        stmt = stmt.where(Organization.organization_name.icontains(q, autoescape=True))
+    total = db.session.scalar(stmt.with_only_columns(func.count()).order_by(None)) or 0
+    offset = min(page_number * page_size, 2**62)  # a page past any end, never an overflow
+    rows = db.session.execute(_by_name(stmt).limit(page_size).offset(offset)).all()
+    return AccountPage([Account(*row) for row in rows], q, page_number, page_size, total)
+
+
+@dataclass(frozen=True)
+class RecentAccounts:
+    """The few organizations the actor joined last, and how many they belong to in all."""
+
+    items: list[Account]
+    total: int
+
+
+RECENT_LIMIT = 8
+
+
+def recent_organizations(actor: User, limit: int = RECENT_LIMIT) -> RecentAccounts:
+    """The ``limit`` organizations the actor joined most recently, newest first, with the
+    number of all their organizations: one statement, read from the end of the actor's
+    (user_id, created_at) index, whatever the number of organizations."""
+    total = (
+        select(func.count())
+        .select_from(Membership)
+        .where(Membership.user_id == actor.id)
+        .correlate(None)  # all of them, not the outer row's
+        .scalar_subquery()
+    )
+    rows = db.session.execute(
+        _my_accounts(actor)
+        .add_columns(total)
+        .order_by(Membership.created_at.desc(), Membership.organization_id.desc())
+        .limit(limit)
     ).all()
-    return [Account.of(org, membership) for org, membership in rows]
+    return RecentAccounts([Account(*row[:-1]) for row in rows], rows[0][-1] if rows else 0)
 
 
 def get_organization(actor: User, org_id: int) -> Account:
