@@ -376,14 +376,19 @@ def active_owners(org_ids: Select[tuple[int]] | list[int]) -> Select[tuple[int, 
 
     An owner counts when both the membership and the user's account are active: an owner
     whose account was deactivated cannot sign in to look after the organization.
+
+    The owners come from their partial index, and each owner's account is read by its key in a
+    correlated subquery, which PostgreSQL runs per owner: as a join, its planner, guessing
+    from table-wide statistics that a big organization has a thousand owners, hashed a scan
+    of every user (58 ms at 200,000 members) to check two.
     """
+    account_active = select(User.is_active).where(User.id == Membership.user_id).scalar_subquery()
     return (
         select(Membership.organization_id, func.count())
-        .join(User, User.id == Membership.user_id)
         .where(
             Membership.organization_id.in_(org_ids),
             ACTIVE_OWNER_ROW,  # on the partial index of active owners: a handful of entries
-            User.is_active.is_(True),
+            account_active.is_(True),
         )
         .group_by(Membership.organization_id)
     )
