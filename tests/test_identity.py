@@ -101,15 +101,23 @@ def test_the_migration_keeps_every_row_and_never_hands_out_an_id_the_log_knows(a
     The deleted organization was the newest, so its id is in no table any more, only in the
     audit log; on SQLite the migration raises the high-water mark to it.
     """
+    # Filled by today's services, then taken back to the first schema: rows a 0001 database
+    # could hold (dropping an AUTOINCREMENT table also drops its high-water mark). The later
+    # migrations' backfills must give back what the services wrote.
+    owner, old_id, people = _fill_old_tenant(make_user)
+    kept = organizations.create_organization(owner, "Kept", via=Via.CLI)
+    members.add_members(owner, kept.id, [people[2].id], role=Role.VIEWER, via=Via.CLI)
+    doomed = organizations.create_organization(owner, "Doomed", via=Via.CLI)
+    organizations.delete_organization(owner, doomed.id, via=Via.CLI)
+    before = _rows()
+    db.session.remove()
     downgrade(revision="0001")
     try:
-        owner, old_id, people = _fill_old_tenant(make_user)
-        kept = organizations.create_organization(owner, "Kept", via=Via.CLI)
-        members.add_members(owner, kept.id, [people[2].id], role=Role.VIEWER, via=Via.CLI)
-        doomed = organizations.create_organization(owner, "Doomed", via=Via.CLI)
-        organizations.delete_organization(owner, doomed.id, via=Via.CLI)
-        before = _rows()
-        db.session.remove()
+        if db.engine.dialect.name == "sqlite":  # only the audit log still knows doomed's id
+            assert not db.session.execute(
+                text("SELECT seq FROM sqlite_sequence WHERE name = 'organizations'")
+            ).first()
+            db.session.remove()
         upgrade()
     finally:
         upgrade()  # the rest of the suite needs the head schema whatever happened

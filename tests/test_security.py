@@ -207,7 +207,7 @@ def test_an_unexpected_error_is_a_500_page_without_a_trace(app, client, make_use
     def explode(*args, **kwargs):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(organizations, "list_my_organizations", explode)
+    monkeypatch.setattr(organizations, "find_my_organizations", explode)  # what /orgs lists
     response = client.get("/orgs")
     body = response.get_data(as_text=True)
     assert response.status_code == 500

@@ -52,7 +52,7 @@ def test_a_page_of_members_costs_what_the_api_list_costs(fronts, count_statement
         count_statements, lambda: web.get(f"/orgs/{org_id}/members{query}", headers=HX)
     )
     print(f"\nmembers{query or ' (unfiltered)'}: API {by_api}, partial {partial}, page {page}")
-    # The whole page also lists my organizations, for the switcher in its top bar.
+    # The whole page also reads my last-joined organizations, for the switcher in its top bar.
     assert (partial, page) == (by_api, by_api + 1), (partial, page, by_api)
 
 

@@ -138,3 +138,19 @@ def test_account_operations_are_constant_across_organization_sizes(
         )
     assert counts[0] == counts[1], counts
     print(f"{call}: {counts[0]} statements")
+
+
+def test_my_accounts_cost_the_same_for_1_or_300_organizations(make_user, api, count_statements):
+    """GET /api/organizations lists every organization in one statement of plain columns."""
+    counts = {}
+    for n in (1, 300):
+        me = make_user()
+        for i in range(n):
+            organizations.create_organization(me, f"Org {i:03d}", via=Via.CLI)
+        client = api(me)
+        client.get("/api/organizations")  # warm-up: last_used_at
+        with count_statements() as log:
+            response = client.get("/api/organizations")
+        assert len(response.get_json()) == n
+        counts[n] = log.count
+    assert counts[1] == counts[300] == 2, counts  # the token, then the list

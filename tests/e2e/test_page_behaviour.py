@@ -262,3 +262,25 @@ def test_paging_by_keyboard_keeps_focus_and_announces_the_new_count(owner_view):
     page.keyboard.press("Enter")
     expect(page.locator(".pager-pos")).to_have_text("Page 4 of 4")
     expect(page.locator("#members-count")).to_be_focused()  # no Next link on the last page
+
+
+def test_the_switcher_leads_to_a_search_that_finds_any_organization(owner_view, crowd_org):
+    """A member of 12 organizations: the switcher shows the current one and the 8 joined last;
+    its "All organizations" link leads to the list, whose search narrows as one types."""
+    org, s, page = owner_view
+    _, owner, _ = crowd_org
+    for n in range(11):
+        organizations.create_organization(owner, f"Branch {n:02d}", via=Via.CLI)
+    s.go(f"/orgs/{org.id}")
+    switcher = page.locator("details.switcher")
+    switcher.locator("summary").click()
+    expect(switcher.locator("li")).to_have_count(9)
+    expect(switcher.locator("li").first).to_contain_text("Initech")
+    switcher.get_by_role("link", name=re.compile(r"All organizations \(12\)")).click()
+    expect(page).to_have_url(re.compile(r"/orgs$"))
+    page.get_by_label("Find an organization").fill("branch 0")
+    expect(page.locator("#org-count")).to_contain_text("10 of your organizations match")
+    expect(page).to_have_url(re.compile(r"/orgs\?q=branch(\+|%20)0$"))
+    page.get_by_role("link", name="Branch 00").click()
+    expect(page).to_have_url(re.compile(r"/orgs/\d+$"))
+    expect(page.locator(".switcher summary")).to_contain_text("Branch 00")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -151,6 +153,17 @@ def _counters(org_id: int) -> dict[str, int]:
     return {name: getattr(org, name) for name in _recount(org_id)}
 
 
+def _joins_by_day(org_id: int) -> dict[str, int]:
+    return db.session.get(Organization, org_id, populate_existing=True).joins_by_day
+
+
+def _recount_joins(org_id: int) -> dict[str, int]:
+    joined = db.session.scalars(
+        select(Membership.created_at).where(Membership.organization_id == org_id)
+    )
+    return dict(Counter(moment.date().isoformat() for moment in joined))
+
+
 operation = st.tuples(
     st.sampled_from(["add", "update", "remove", "leave"]),
     st.lists(st.integers(0, 7), min_size=1, max_size=5),
@@ -187,6 +200,7 @@ def test_counters_always_match_the_memberships(make_user, make_org, operations):
             assert error.__class__.__name__ in {"NotFound", "LastOwner", "Forbidden"}, error
         assert _counters(org.id) == _recount(org.id)
         assert _recount(org.id)["owner_count"] >= 1
+        assert _joins_by_day(org.id) == _recount_joins(org.id)
 
 
 def test_member_list_sorts_by_role_rank_not_alphabet(make_user, make_org, add_member):

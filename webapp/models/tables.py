@@ -12,7 +12,10 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    and_,
+    literal_column,
     text,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -77,9 +80,24 @@ class Organization(Base):
     contributor_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     accounting_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     viewer_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # Current members by the UTC day they joined ("2026-12-02": 3), for the days a summary's
+    # "joined in the last 30 days" can still reach; older days are dropped as the org changes.
+    # Rewritten with the counters above, under the organization lock, by the same UPDATE.
+    joins_by_day: Mapped[dict[str, int]] = mapped_column(
+        JSON, default=dict, server_default=text("'{}'")
+    )
 
     def __repr__(self) -> str:
         return f"<Organization {self.id} {self.organization_name!r}>"
+
+
+# An active OWNER membership (the user's own account must be active too: see
+# services.organizations.active_owners). Spelled with literals, not bound parameters, so that
+# SQLite matches a query's terms to the partial index below; one expression for both.
+ACTIVE_OWNER_ROW = and_(
+    literal_column("memberships.role") == literal_column(str(Role.OWNER.value)),
+    literal_column("memberships.is_active") == true(),
+)
 
 
 class Membership(Base):
@@ -104,12 +122,26 @@ class Membership(Base):
     user: Mapped[User] = relationship(lazy="raise")
 
     __table_args__ = (
-        Index("ix_memberships_user_org", "user_id", "organization_id"),
+        # A user's organizations, most recently joined last: the switcher reads the last few.
+        Index("ix_memberships_user_joined", "user_id", "created_at", "organization_id"),
         Index("ix_memberships_org_email", "organization_id", "sort_email", "user_id"),
         Index("ix_memberships_org_name", "organization_id", "sort_name", "user_id"),
         Index("ix_memberships_org_role", "organization_id", "role", "user_id"),
         Index("ix_memberships_org_active", "organization_id", "is_active", "user_id"),
         Index("ix_memberships_org_joined", "organization_id", "created_at", "user_id"),
+        # The active owners of an organization, a handful even among 200,000 members: the
+        # invariant and the summary count these entries, not the organization's members.
+        # role and is_active are repeated as columns so that SQLite's planner, which has no
+        # statistics, sees three equalities here and prefers this index to the two above.
+        Index(
+            "ix_memberships_org_active_owners",
+            "organization_id",
+            "role",
+            "is_active",
+            "user_id",
+            sqlite_where=ACTIVE_OWNER_ROW,
+            postgresql_where=ACTIVE_OWNER_ROW,
+        ),
     )
 
 

@@ -42,6 +42,7 @@ from webapp.services.organizations import (
     Account,
     apply_counter_deltas,
     check_has_active_owner,
+    joins_after,
 )
 from webapp.services.permissions import Action, require, require_for_targets
 from webapp.services.transactions import write_transaction
@@ -56,6 +57,7 @@ class MemberState(Protocol):
     role: Role
     is_active: bool
     sort_email: str
+    created_at: datetime
 
 
 def ids_in(column: InstrumentedAttribute[int], ids: Sequence[int]) -> ColumnElement[bool]:
@@ -69,7 +71,11 @@ def _member_states(org_id: int, ids: Sequence[int]) -> Sequence[Any]:
     """The current state of each listed member; NotMembers names the ids that are not."""
     states = db.session.execute(
         select(
-            Membership.user_id, Membership.role, Membership.is_active, Membership.sort_email
+            Membership.user_id,
+            Membership.role,
+            Membership.is_active,
+            Membership.sort_email,
+            Membership.created_at,
         ).where(Membership.organization_id == org_id, ids_in(Membership.user_id, ids))
     ).all()
     missing = set(ids) - {s.user_id for s in states}
@@ -202,7 +208,9 @@ def add_members(
             ],
         )
         deltas = _counter_deltas([], [(role, is_active)] * len(users))
-        apply_counter_deltas(org, deltas, now)
+        apply_counter_deltas(
+            org, deltas, now, joins_after(org.joins_by_day, now, joined=len(users))
+        )
         audit.record(
             "member.add",
             actor=actor,
@@ -337,7 +345,8 @@ def _apply_removal(
         check_has_active_owner(org.id)
     now = utcnow()
     deltas = _counter_deltas([(s.role, s.is_active) for s in states], [])
-    apply_counter_deltas(org, deltas, now)
+    joins = joins_after(org.joins_by_day, now, left=[s.created_at for s in states])
+    apply_counter_deltas(org, deltas, now, joins)
     audit.record(
         action,
         actor=actor,

@@ -9,17 +9,18 @@ from flask_login import current_user
 
 from webapp.models import Role
 from webapp.services import organizations
-from webapp.services.organizations import Account
+from webapp.services.organizations import RecentAccounts
 from webapp.services.permissions import Action
 
 bp = Blueprint("web", __name__)
 
 
-def _my_accounts() -> list[Account]:
-    """The organization switcher's entries; only queried when a page shows the switcher."""
+def _recent_accounts() -> RecentAccounts:
+    """The organization switcher's entries (the few joined last, and how many there are in
+    all); only queried when a page shows the switcher, in one statement."""
     if not current_user.is_authenticated:
-        return []
-    return organizations.list_my_organizations(current_user._get_current_object())
+        return RecentAccounts([], 0)
+    return organizations.recent_organizations(current_user._get_current_object())
 
 
 @bp.app_context_processor
@@ -30,7 +31,7 @@ def _globals() -> dict[str, Any]:
         "Action": Action,
         "Role": Role,
         "ROLES": list(Role),
-        "my_accounts": _my_accounts,
+        "recent_accounts": _recent_accounts,
         "is_htmx": is_htmx,
     }
 

@@ -57,11 +57,14 @@ def my_organizations() -> Response:
         else:
             flash(f"Created {account.organization_name}. You are its owner.", "success")
             return redirect(url_for("web.organization", org_id=account.id))
+    q = request.args.get("q", "") if request.method == "GET" else ""
+    page_text = request.args.get("page", "1") if request.method == "GET" else "1"
+    page_number = values.parse_id(page_text, "page") if page_text else 1
     return render(
         "orgs/index.html",
-        "orgs/_create_form.html",
+        "orgs/_create_form.html" if form.is_submitted() else "orgs/_list.html",
         status,
-        accounts=organizations.list_my_organizations(me()),
+        found=organizations.find_my_organizations(me(), q, page_number - 1),
         form=form,
     )
 

@@ -1,0 +1,65 @@
+"""The actor's organizations: the whole list as plain values, the few joined last, a search."""
+
+from __future__ import annotations
+
+from webapp.extensions import db
+from webapp.models import Membership, Organization, Role, Via
+from webapp.services import organizations
+
+
+def test_my_organizations_are_values_not_orm_objects(make_user, make_org, add_member):
+    me = make_user()
+    mine = [organizations.create_organization(me, name, via=Via.CLI) for name in ("b", "A", "c")]
+    other = make_org(name="Other")
+    add_member(other, me, Role.ACCOUNTING, is_active=False)
+    db.session.remove()  # an empty identity map
+
+    listed = organizations.list_my_organizations(me)
+
+    assert [a.organization_name for a in listed] == ["A", "b", "c", "Other"]
+    assert listed[:3] == [
+        organizations.get_organization(me, a.id)
+        for a in sorted(mine[:3], key=lambda a: a.organization_name.lower())
+    ]
+    assert (listed[3].role, listed[3].is_active, listed[3].member_count) == (
+        Role.ACCOUNTING,
+        False,
+        2,
+    )
+    db.session.remove()
+    organizations.list_my_organizations(me)
+    assert not [
+        o for o in db.session.identity_map.values() if isinstance(o, Organization | Membership)
+    ]
+
+
+def test_recent_organizations_are_the_last_joined_with_the_total(make_user, make_org, add_member):
+    me = make_user()
+    for n in range(5):
+        organizations.create_organization(me, f"Mine {n}", via=Via.CLI)
+    joined_last = make_org(name="Joined last")
+    add_member(joined_last, me)
+    recent = organizations.recent_organizations(me, limit=3)
+    assert [a.organization_name for a in recent.items] == ["Joined last", "Mine 4", "Mine 3"]
+    assert recent.total == 6
+    assert organizations.recent_organizations(make_user()) == organizations.RecentAccounts([], 0)
+
+
+def test_the_search_matches_any_case_and_takes_wildcards_literally(make_user):
+    me = make_user()
+    for name in ("Acme 100%", "ACME Labs", "Globex", "a_b", "axb"):
+        organizations.create_organization(me, name, via=Via.CLI)
+
+    def names(q: str, **page: int) -> list[str]:
+        return [
+            a.organization_name for a in organizations.find_my_organizations(me, q, **page).items
+        ]
+
+    assert names("acme") == ["Acme 100%", "ACME Labs"]
+    assert names("%") == ["Acme 100%"]
+    assert names("_") == ["a_b"]
+    assert names("  ") == ["a_b", "Acme 100%", "ACME Labs", "axb", "Globex"]
+    assert names("", page_number=1, page_size=2) == ["ACME Labs", "axb"]
+    assert names("\x00") == []
+    found = organizations.find_my_organizations(me, "a", page_size=2)
+    assert (found.total_items, found.total_pages) == (4, 2)
