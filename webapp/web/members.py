@@ -8,7 +8,7 @@ a change costs what the API's costs, plus the page's own rows.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from flask import flash, redirect, request, url_for
@@ -39,6 +39,7 @@ from webapp.web.forms import (
     BulkForm,
     parse_entries,
     query_args,
+    role_options,
 )
 from webapp.web.htmx import is_htmx, render
 from webapp.web.orgs import me
@@ -61,6 +62,27 @@ def _query() -> MemberQuery:
 
 def _list_url(org_id: int, query: MemberQuery, **changes: object) -> str:
     return url_for("web.members_list", org_id=org_id, **query_args(query, **changes))
+
+
+def _row_url(org_id: int, args: Mapping[str, str]) -> Callable[[int], str]:
+    """A row's URL (``web.update_member`` with the list's arguments) from one ``url_for`` a page.
+
+    The rows share all of it but the id: the list's path, ``/<user id>``, the list's query.
+    Building each with ``url_for`` cost about 30 µs a row.
+    """
+    path, mark, arguments = url_for("web.members_list", org_id=org_id, **args).partition("?")
+    prefix, suffix = f"{path}/", f"{mark}{arguments}"
+    return lambda user_id: f"{prefix}{user_id}{suffix}"
+
+
+def _rows_context(org_id: int, query: MemberQuery, grantable: Iterable[Role]) -> dict[str, Any]:
+    """What every row of a page shares (members/_row.html)."""
+    args = query_args(query)
+    return {
+        "args": args,
+        "row_url": _row_url(org_id, args),
+        "role_options": role_options(grantable),
+    }
 
 
 def _page(org_id: int, query: MemberQuery, account: Account) -> MemberPage:
@@ -123,7 +145,7 @@ def _members_page(
         page_size_default=inputs.PAGE_SIZE_DEFAULT,
         bulk_actions=BULK_ACTIONS,
         list_url=lambda **changes: _list_url(org_id, query, **changes),
-        args=query_args(query),
+        **_rows_context(org_id, query, grantable),
         **context,
     )
 
@@ -207,7 +229,8 @@ def update_member(org_id: int, user_id: int) -> Response:
             org_id, query, account=account, status=status, row_errors={user_id: error}
         )
     show_bulk = Action.MANAGE_MEMBERS in account.allowed
-    context: dict[str, Any] = {}
+    grantable = grantable_roles(account.allowed)
+    context: dict[str, Any] = _rows_context(org_id, query, grantable)
     if not shown:
         # Changed out of the filtered list (a role filter, say): the counts above move.
         context["page"] = page = _page(org_id, query, account)
@@ -218,7 +241,7 @@ def update_member(org_id: int, user_id: int) -> Response:
         status,
         account=account,
         allowed=account.allowed,
-        grantable=grantable_roles(account.allowed),
+        grantable=grantable,
         locked=_locked(account, [listed.member] if listed else []),
         show_bulk=show_bulk,
         member=listed.member if shown else None,
@@ -226,7 +249,6 @@ def update_member(org_id: int, user_id: int) -> Response:
         gone_id=user_id,
         row_error=error,
         query=query,
-        args=query_args(query),
         selected=set(),
         **context,
     )
