@@ -8,11 +8,9 @@ API uses (``webapp.inputs``), and shows what they refuse beside the field they n
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from flask_wtf import FlaskForm
-from markupsafe import Markup
 from wtforms import (
     BooleanField,
     EmailField,
@@ -104,23 +102,6 @@ class AddMembersForm(FlaskForm):
     )
     role = SelectField("Role", choices=ROLE_CHOICES, default=ADD_ROLE_DEFAULT.name)
     suspended = BooleanField("Add them suspended")
-
-
-def role_options(grantable: Iterable[Role]) -> dict[Role, Markup]:
-    """The options of a row's role menu, for each role a member can have.
-
-    Every row offers the same roles and differs only in the one selected, so a page draws the
-    menu once per role rather than once per row.
-    """
-    offered = list(grantable)
-    option = Markup('<option value="{0}"{1}>{0}</option>')
-    selected = Markup(" selected")
-    return {
-        current: Markup("").join(
-            option.format(role.name, selected if role is current else "") for role in offered
-        )
-        for current in Role
-    }
 
 
 EXPIRY_CHOICES = {"never": None, "30": 30, "90": 90, "365": 365}

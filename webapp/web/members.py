@@ -39,7 +39,6 @@ from webapp.web.forms import (
     BulkForm,
     parse_entries,
     query_args,
-    role_options,
 )
 from webapp.web.htmx import is_htmx, render
 from webapp.web.orgs import me
@@ -75,14 +74,10 @@ def _row_url(org_id: int, args: Mapping[str, str]) -> Callable[[int], str]:
     return lambda user_id: f"{prefix}{user_id}{suffix}"
 
 
-def _rows_context(org_id: int, query: MemberQuery, grantable: Iterable[Role]) -> dict[str, Any]:
+def _rows_context(org_id: int, query: MemberQuery) -> dict[str, Any]:
     """What every row of a page shares (members/_row.html)."""
     args = query_args(query)
-    return {
-        "args": args,
-        "row_url": _row_url(org_id, args),
-        "role_options": role_options(grantable),
-    }
+    return {"args": args, "row_url": _row_url(org_id, args)}
 
 
 def _page(org_id: int, query: MemberQuery, account: Account) -> MemberPage:
@@ -145,7 +140,7 @@ def _members_page(
         page_size_default=inputs.PAGE_SIZE_DEFAULT,
         bulk_actions=BULK_ACTIONS,
         list_url=lambda **changes: _list_url(org_id, query, **changes),
-        **_rows_context(org_id, query, grantable),
+        **_rows_context(org_id, query),
         **context,
     )
 
@@ -229,8 +224,7 @@ def update_member(org_id: int, user_id: int) -> Response:
             org_id, query, account=account, status=status, row_errors={user_id: error}
         )
     show_bulk = Action.MANAGE_MEMBERS in account.allowed
-    grantable = grantable_roles(account.allowed)
-    context: dict[str, Any] = _rows_context(org_id, query, grantable)
+    context: dict[str, Any] = _rows_context(org_id, query)
     if not shown:
         # Changed out of the filtered list (a role filter, say): the counts above move.
         context["page"] = page = _page(org_id, query, account)
@@ -241,7 +235,7 @@ def update_member(org_id: int, user_id: int) -> Response:
         status,
         account=account,
         allowed=account.allowed,
-        grantable=grantable,
+        grantable=grantable_roles(account.allowed),
         locked=_locked(account, [listed.member] if listed else []),
         show_bulk=show_bulk,
         member=listed.member if shown else None,
