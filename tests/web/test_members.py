@@ -16,6 +16,8 @@ from werkzeug.datastructures import MultiDict
 from webapp.inputs import MemberQuery
 from webapp.models import Role, Via
 from webapp.services import member_list, members, organizations, users
+from webapp.web import members as member_pages
+from webapp.web.forms import query_args
 
 from ..conftest import login
 
@@ -567,3 +569,24 @@ def test_a_50_row_page_stays_small(browser_for, team, who):
     per_row = (sizes[50] - sizes[10]) / 40
     assert sizes[50] <= PAGE_BYTES_MAX, sizes
     assert per_row <= ROW_BYTES_MAX, per_row
+
+
+@pytest.mark.parametrize(
+    ("state", "changes"),
+    [
+        ({}, {}),
+        ({}, {"page": 3}),
+        ({"q": "Zoë & co/?#+%=;", "role": Role.ADMIN, "is_active": False}, {"page": 2}),
+        ({"q": "a b", "sort_by": "email", "sort_ascending": False}, {"sort_by": "name"}),
+    ],
+)
+def test_the_pages_links_are_the_urls_url_for_writes(app, state, changes):
+    """Links are built from one ``url_for`` a page: the same URLs, character for character."""
+    query = MemberQuery(**state)
+    with app.test_request_context():
+        expected = url_for("web.members_list", org_id=7, **query_args(query, **changes))
+        assert member_pages._list_urls(7, query)(**changes) == expected
+        args = query_args(query)
+        assert member_pages._row_url(7, args)(42) == url_for(
+            "web.update_member", org_id=7, user_id=42, **args
+        )
