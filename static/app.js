@@ -210,10 +210,18 @@
     }
   });
 
-  function onLoad(root) {
+  function drawRowMenus(root) {
     drawRoleMenus(root).forEach(function (form) {
       if (window.htmx) window.htmx.process(form);
     });
+  }
+
+  // Swapped-in rows get their menus as soon as they are in the page, before they are painted:
+  // htmx:load only comes once the swap has settled.
+  document.addEventListener("htmx:afterSwap", function (evt) { drawRowMenus(evt.target); });
+
+  function onLoad(root) {
+    drawRowMenus(root);
     syncSelection();
     var token = root.querySelector("input.token-text");
     if (token) token.select();
