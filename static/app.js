@@ -126,6 +126,35 @@
     announce("The server could not be reached. Check your connection and try again.");
   });
 
+  // Row role menus. The page draws the table's role menu once (template#row-role-form); each
+  // row a user may change comes with its role and a "Set role" button for use without
+  // JavaScript (it posts the bulk bar's menu to the row's URL). Here each such row gets its
+  // own copy of the menu instead: a select showing the row's role and a Save button, posting
+  // to the same URL. Returns the new forms, for htmx to process.
+  function drawRoleMenus(root) {
+    var template = document.getElementById("row-role-form");
+    if (!template) return [];
+    return Array.from(root.querySelectorAll("button.set-role")).map(function (button) {
+      var row = button.closest("tr");
+      var tag = button.parentElement.querySelector(".role-tag");
+      var name = row.querySelector(".person").textContent;
+      var url = button.getAttribute("formaction");
+      var form = template.content.firstElementChild.cloneNode(true);
+      form.setAttribute("action", url);
+      form.setAttribute("hx-post", url);
+      var select = form.querySelector("select");
+      select.value = select.dataset.initial = tag.textContent;
+      select.setAttribute("aria-label", "Role of " + name);
+      var save = form.querySelector("button");
+      save.id = "save-" + row.dataset.userId;
+      save.querySelector(".visually-hidden").textContent = " the role of " + name;
+      tag.replaceWith(form);
+      button.remove();
+      syncSave(select);
+      return form;
+    });
+  }
+
   // Row role selects: the Save button appears once the value differs, so arrow keys never save.
   function syncSave(select) {
     var button = select.form && select.form.querySelector("button.save");
@@ -181,14 +210,27 @@
     }
   });
 
+  function drawRowMenus(root) {
+    drawRoleMenus(root).forEach(function (form) {
+      if (window.htmx) window.htmx.process(form);
+    });
+  }
+
+  // Swapped-in rows get their menus as soon as they are in the page, before they are painted:
+  // htmx:load only comes once the swap has settled.
+  document.addEventListener("htmx:afterSwap", function (evt) { drawRowMenus(evt.target); });
+
   function onLoad(root) {
-    root.querySelectorAll("select.role-select").forEach(syncSave);
+    drawRowMenus(root);
     syncSelection();
     var token = root.querySelector("input.token-text");
     if (token) token.select();
   }
 
   document.addEventListener("htmx:load", function (evt) { onLoad(evt.detail.elt); });
+  // The page's rows get their menus now, before the first paint if the browser allows and
+  // before htmx processes the page (it loads first, and starts when the document is ready).
+  drawRoleMenus(document);
   if (!window.htmx) {
     document.addEventListener("DOMContentLoaded", function () { onLoad(document); });
   }

@@ -135,12 +135,15 @@ def screenshot_dir() -> Iterator[Path]:
 def open_session(
     browser: Browser, live_server: str, screenshot_dir: Path
 ) -> Iterator[Callable[..., Session]]:
-    """``open_session(width=1280)``: a fresh browser context (its own cookies) and page."""
+    """``open_session(width=1280)``: a fresh browser context (its own cookies) and page;
+    ``javascript=False`` for a browser that runs none."""
     contexts = []
     sessions: list[Session] = []
 
-    def open_(width: int = 1280, height: int = 900) -> Session:
-        context = browser.new_context(viewport={"width": width, "height": height})
+    def open_(width: int = 1280, height: int = 900, *, javascript: bool = True) -> Session:
+        context = browser.new_context(
+            viewport={"width": width, "height": height}, java_script_enabled=javascript
+        )
         context.set_default_timeout(10_000)
         contexts.append(context)
         page = context.new_page()

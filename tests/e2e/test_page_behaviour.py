@@ -144,6 +144,54 @@ def test_a_row_changed_out_of_the_filter_is_named_and_the_count_follows(owner_vi
     expect(page.locator("#all-matching-text")).to_have_text("All 29 matching members")
 
 
+def test_every_row_gets_the_tables_role_menu_again_after_a_change(owner_view):
+    """The page draws one role menu; each row it may change shows a copy with its own role,
+    and the row that answers a change gets one too."""
+    org, s, page = owner_view
+    s.go(f"/orgs/{org.id}/members?page_size=50")
+    expect(page.locator("tbody select.role-select")).to_have_count(32)  # the owner's too
+    expect(page.locator("tbody button.set-role")).to_have_count(0)  # the no-JS fallback went
+    expect(page.get_by_label("Role of Adam Admin")).to_have_value("ADMIN")
+    row = page.locator("tr", has_text="p03@e2e.test")
+    menu = row.get_by_label("Role of Person 03")
+    expect(menu).to_have_value("CONTRIBUTOR")
+    expect(menu.locator("option")).to_have_text(
+        ["OWNER", "ADMIN", "CONTRIBUTOR", "ACCOUNTING", "VIEWER"]
+    )
+    expect(row.get_by_role("button", name="Save the role of Person 03")).to_be_hidden()
+    menu.select_option("VIEWER")
+    row.get_by_role("button", name="Save the role of Person 03").click()
+    expect(page.locator("#flashes")).to_contain_text("Person 03 (p03@e2e.test) is now VIEWER.")
+    answered = page.locator("tr", has_text="p03@e2e.test").get_by_label("Role of Person 03")
+    expect(answered).to_have_value("VIEWER")
+    expect(answered.locator("option")).to_have_count(5)
+    expect(page.get_by_role("button", name="Save the role of Person 03")).to_be_hidden()
+    expect(page.locator("tbody select.role-select")).to_have_count(32)
+
+
+def test_without_javascript_rows_show_their_role_and_change_by_plain_posts(open_session, crowd_org):
+    org, owner, _ = crowd_org
+    s = open_session(javascript=False)
+    sign_in(s, owner)
+    page = s.page
+    s.go(f"/orgs/{org.id}/members?q=person+0")
+    expect(page.locator("select.role-select")).to_have_count(0)
+    expect(page.locator("tbody .role-tag")).to_have_text(["CONTRIBUTOR"] * 10)
+    row = page.locator("tr", has_text="p03@e2e.test")
+    # The role: chosen in the table's one menu (the bulk bar's), set on the row.
+    page.locator("#bulk-form").get_by_label("New role").select_option("ACCOUNTING")
+    row.get_by_role("button", name="Set role: Person 03").click()
+    expect(page).to_have_url(re.compile(rf"/orgs/{org.id}/members\?q=person\+0$"))
+    expect(page.locator("#flashes")).to_contain_text("Person 03 (p03@e2e.test) is now ACCOUNTING.")
+    expect(row.locator(".role-tag")).to_have_text("ACCOUNTING")
+    # The status: the row's own button.
+    row.get_by_role("button", name="Suspend Person 03").click()
+    expect(page.locator("#flashes")).to_contain_text("Person 03 (p03@e2e.test) is now suspended.")
+    expect(row.locator(".status")).to_have_text("Suspended")
+    person = users.get_user_by_email("p03@e2e.test")
+    assert organizations.get_my_role(person, org.id) is Role.ACCOUNTING
+
+
 def test_an_old_message_goes_with_the_next_navigation(owner_view):
     org, s, page = owner_view
     s.go(f"/orgs/{org.id}/members")

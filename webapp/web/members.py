@@ -8,8 +8,9 @@ a change costs what the API's costs, plus the page's own rows.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import flash, redirect, request, url_for
 from flask_login import login_required
@@ -59,8 +60,42 @@ def _query() -> MemberQuery:
     return inputs.parse(DashboardMemberQuery, request.args.to_dict())
 
 
+# The characters ``url_for`` leaves unescaped in a query (werkzeug's ``_urlencode``);
+# test_members checks that the two write the same URLs.
+_QUERY_SAFE = "!$'()*,/:;?@"
+
+
+def _list_urls(org_id: int, query: MemberQuery) -> Callable[..., str]:
+    """The list's URL with ``changes`` to its state: ``url_for`` once a page, then by string
+    (a page has a dozen sort and page links, and ``url_for`` costs about 30 µs)."""
+    path = url_for("web.members_list", org_id=org_id)
+
+    def list_url(**changes: object) -> str:
+        args = query_args(query, **changes)
+        return f"{path}?{urlencode(args, safe=_QUERY_SAFE)}" if args else path
+
+    return list_url
+
+
 def _list_url(org_id: int, query: MemberQuery, **changes: object) -> str:
-    return url_for("web.members_list", org_id=org_id, **query_args(query, **changes))
+    return _list_urls(org_id, query)(**changes)
+
+
+def _row_url(org_id: int, args: Mapping[str, str]) -> Callable[[int], str]:
+    """A row's URL (``web.update_member`` with the list's arguments) from one ``url_for`` a page.
+
+    The rows share all of it but the id: the list's path, ``/<user id>``, the list's query.
+    Building each with ``url_for`` cost about 30 µs a row.
+    """
+    path, mark, arguments = url_for("web.members_list", org_id=org_id, **args).partition("?")
+    prefix, suffix = f"{path}/", f"{mark}{arguments}"
+    return lambda user_id: f"{prefix}{user_id}{suffix}"
+
+
+def _rows_context(org_id: int, query: MemberQuery) -> dict[str, Any]:
+    """What every row of a page shares (members/_row.html)."""
+    args = query_args(query)
+    return {"args": args, "row_url": _row_url(org_id, args)}
 
 
 def _page(org_id: int, query: MemberQuery, account: Account) -> MemberPage:
@@ -128,8 +163,8 @@ def _members_page(
         page_sizes=PAGE_SIZES,
         page_size_default=inputs.PAGE_SIZE_DEFAULT,
         bulk_actions=BULK_ACTIONS,
-        list_url=lambda **changes: _list_url(org_id, query, **changes),
-        args=query_args(query),
+        list_url=_list_urls(org_id, query),
+        **_rows_context(org_id, query),
         **context,
     )
 
@@ -213,7 +248,7 @@ def update_member(org_id: int, user_id: int) -> Response:
             org_id, query, account=account, status=status, row_errors={user_id: error}
         )
     show_bulk = Action.MANAGE_MEMBERS in account.allowed
-    context: dict[str, Any] = {}
+    context: dict[str, Any] = _rows_context(org_id, query)
     if not shown:
         # Changed out of the filtered list (a role filter, say): the counts above move.
         context["page"] = page = _page(org_id, query, account)
@@ -232,7 +267,6 @@ def update_member(org_id: int, user_id: int) -> Response:
         gone_id=user_id,
         row_error=error,
         query=query,
-        args=query_args(query),
         selected=set(),
         **context,
     )
