@@ -1498,8 +1498,12 @@ def report(
     load: LoadOutcome,
     bulk: list[BulkResult],
     how_removed: str,
+    bulk_load: tuple[float, float] | None = None,
 ) -> str:
-    """The report: the goals table, how it was measured, the bulk detail, the dataset."""
+    """The report: the goals table, how it was measured, the bulk detail, the dataset.
+
+    ``bulk_load``: the load average before and after the bulk runs, whose times are absolute.
+    """
     postgres = _is_postgres(url)
     out = [f"Roster benchmark (issue 9) on {'PostgreSQL' if postgres else 'SQLite'}: {_shown(url)}"]
     out.append("")
@@ -1547,6 +1551,12 @@ def report(
             "Bulk changes (T7-T9), in-process through the API (Flask test client, Bearer "
             "token) on a scratch organization, deleted afterwards; statements counted on the "
             f"first of {args.bulk_repeats} runs; removal via {how_removed}."
+            + (
+                f" Load average {bulk_load[0]:.1f} before, {bulk_load[1]:.1f} after: these "
+                "times are absolute, and other work on the CPUs lengthens them."
+                if bulk_load
+                else ""
+            )
         )
         out.append(bulk_detail(bulk))
         out.append("")
@@ -1615,15 +1625,18 @@ def main(argv: list[str] | None = None) -> None:
     bulk: list[BulkResult] = []
     how_removed = ""
     load = LoadOutcome()
+    bulk_load = None
     with run_token(app, prepared.data.owner_id) as token:
         if not args.skip_bulk:
             progress(f"bulk (T7-T9) in-process, {args.bulk_repeats} repeats")
+            before = os.getloadavg()[0]
             bulk, how_removed = run_bulk(
                 app, token, prepared.data.owner_id, sizes, args.bulk_repeats
             )
+            bulk_load = (before, os.getloadavg()[0])
         if not args.skip_load:
             load = measure_load(app, prepared, sizes, url, token, args)
-    print(report(args, sizes, url, prepared, load, bulk, how_removed))
+    print(report(args, sizes, url, prepared, load, bulk, how_removed, bulk_load))
 
 
 if __name__ == "__main__":
