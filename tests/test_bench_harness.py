@@ -205,3 +205,38 @@ def test_a_bulk_run_that_failed_is_not_counted_as_met() -> None:
     t7 = rows[0]
     assert t7[2] == "6 / 6" and t7[4].startswith("NO: 500")
     assert any(r[4].startswith("not measured: 500") for r in rows)
+
+
+def _data() -> bench.Dataset:
+    return bench.Dataset(owner_id=1, admin_id=2, big_org=7, small_org=8, built="cached")
+
+
+FACTS = {"owner's organizations": 20, "small org members": 81}
+
+
+@pytest.mark.parametrize("has_cursor", [True, False])
+def test_deep_pages_go_by_cursor_when_the_api_gives_one(
+    monkeypatch: pytest.MonkeyPatch, has_cursor: bool
+) -> None:
+    def fake_fetch(port: int, method: str, path: str, headers: dict[str, str]) -> tuple:
+        page = int(path.partition("page_number=")[2] or 0)
+        body = {"total_pages": 160, "items": []}
+        if has_cursor:
+            body |= {"next_cursor": f"after/{page}+", "prev_cursor": None}
+        return 200, {}, bench.json.dumps(body).encode()
+
+    monkeypatch.setattr(bench, "fetch", fake_fetch)
+    found = bench.cursor_targets(1, _data(), {})
+    targets = bench.make_targets(_data(), {"total_pages": 160}, FACTS, by_cursor=bool(found))
+    by_page = {t.key: t for t in targets}
+    if has_cursor:
+        assert [t.path for t in found] == [
+            "/api/organizations/7/users?cursor=after%2F78%2B",
+            "/api/organizations/7/users?cursor=after%2F158%2B",
+        ]
+        assert all(t.goal == 0.9 and t.reference == "T1" for t in found)
+        assert by_page["T13m"].goal is None and by_page["T13l"].goal is None
+    else:
+        assert found == []
+        assert by_page["T13m"].goal == by_page["T13l"].goal == 0.9
+    assert by_page["T13l"].path.endswith("page_number=159")
