@@ -1187,10 +1187,16 @@ def make_targets(
             "T5a", "T5 50-row HTML members page ÷ bare, admin in 1 org", members, "admin", goal=0.08
         ),
         Target("T5b", f"T5 same page, owner in {owner_orgs:,} orgs", members, "owner", goal=0.08),
-        Target("T10", "T10 summary of the big org ÷ bare", f"{big}/summary", "token", goal=0.20),
+        Target(
+            "T10",
+            f"T10 summary of the {facts['big org members']:,}-member org ÷ bare",
+            f"{big}/summary",
+            "token",
+            goal=0.20,
+        ),
         Target(
             "T11",
-            "T11 GET /api/organizations, owner ÷ bare",
+            f"T11 GET /api/organizations, owner in {owner_orgs:,} orgs ÷ bare",
             "/api/organizations",
             "token",
             goal=0.05,

@@ -211,7 +211,7 @@ def _data() -> bench.Dataset:
     return bench.Dataset(owner_id=1, admin_id=2, big_org=7, small_org=8, built="cached")
 
 
-FACTS = {"owner's organizations": 20, "small org members": 81}
+FACTS = {"owner's organizations": 20, "small org members": 81, "big org members": 4000}
 
 
 @pytest.mark.parametrize("has_cursor", [True, False])
