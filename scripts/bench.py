@@ -937,6 +937,18 @@ class Measured:
     skipped: str | None = None
 
 
+def drain(port: int) -> float:
+    """Wait until the server has answered what wrk left queued; the seconds it took.
+
+    wrk stops at its deadline, but a worker keeps serving the requests already sent (a slow
+    page leaves up to one per connection, and each takes its full time). The next run must not
+    start behind them, so a cheap request is sent and waited for: it is answered last.
+    """
+    started = time.perf_counter()
+    fetch(port, "GET", "/healthz")
+    return time.perf_counter() - started
+
+
 def load_rounds(
     bare_port: int,
     roster_port: int,
@@ -947,7 +959,8 @@ def load_rounds(
     workdir: Path,
 ) -> list[float]:
     """Warm every URL up, then ``rounds`` rounds of bare, T, bare, T', bare, ...; the order of
-    the targets rotates each round. Fills ``measured``; returns bare's requests/s."""
+    the targets rotates each round; after each Roster run the server is drained (``drain``)
+    before the next run starts. Fills ``measured``; returns bare's requests/s."""
     script = workdir / "count_status.lua"
     script.write_text(WRK_SCRIPT)
     bare_url = f"http://127.0.0.1:{bare_port}/"
@@ -962,6 +975,7 @@ def load_rounds(
             settings,
             script,
         )
+        drain(roster_port)
     bare_rps: list[float] = []
     for r in range(settings.rounds):
         shift = r % len(live)
@@ -982,17 +996,24 @@ def load_rounds(
             m.rps.append(got.rps)
             m.bad += got.bad_status + got.socket_errors
             sequence.append((t.key, got.rps))
+            waited = drain(roster_port)
+            if waited > 1:
+                progress(f"    {t.key}: {got.requests} requests, then {waited:.1f} s to drain")
             after = run_wrk(bare_url, {}, settings.duration, settings, script)
             sequence.append(("bare", after.rps))
             bare_rps.append(after.rps)
         normed = norm_ratios(sequence)
-        for key, value in round_ratios(live, normed).items():
+        this_round = round_ratios(live, normed)
+        for key, value in this_round.items():
             measured[key].ratios.append(value)
         for key, value in normed.items():
             measured[key].bare_ratios.append(value)
         progress(
             f"  round {r + 1}/{settings.rounds}: bare {statistics.median(bare_rps):.0f} req/s; "
-            + ", ".join(f"{t.key} {fmt_ratio(measured[t.key].ratios[-1])}" for t in live)
+            + ", ".join(
+                f"{t.key} {fmt_ratio(this_round[t.key]) if t.key in this_round else '—'}"
+                for t in live
+            )
         )
     return bare_rps
 
