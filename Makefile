@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench bench-pages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,9 +41,16 @@ format: $(VENV)/.installed-dev
 	$(BIN)/ruff format webapp tests scripts
 	$(BIN)/ruff check --fix webapp tests scripts
 
-## bench: the member-list index benchmark (200,000 members; SQLite, or ROSTER_DATABASE_URL)
-bench: $(VENV)/.installed-dev
-	$(BIN)/python scripts/bench_member_pages.py
+## bench: issue 9's benchmark: Roster ÷ a bare Flask app, one gunicorn sync worker each, driven by
+## wrk (Debian's, installed when missing), on a dataset cached in instance/ (SQLite, or
+## ROSTER_DATABASE_URL); BENCH_ARGS="--scale 0.02" for a quick look, "--help" for the rest
+bench: $(VENV)/.installed
+	command -v wrk >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
+
+## bench-pages: the member-list index benchmark, in-process (200,000 members; SQLite, or ROSTER_DATABASE_URL)
+bench-pages: $(VENV)/.installed
+	$(BIN)/python scripts/bench_member_pages.py $(BENCH_PAGES_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache
