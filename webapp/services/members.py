@@ -8,6 +8,7 @@ change read under the lock and wrote, not read again: the fronts render from it.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -20,6 +21,7 @@ from sqlalchemy import (
     any_,
     bindparam,
     delete,
+    func,
     insert,
     select,
     update,
@@ -61,10 +63,13 @@ class MemberState(Protocol):
 
 
 def ids_in(column: InstrumentedAttribute[int], ids: Sequence[int]) -> ColumnElement[bool]:
-    """``column IN ids``; on PostgreSQL one array parameter, which plans faster than 10k binds."""
+    """``column IN ids`` with the ids in one parameter, not one bind each (10,000 binds cost
+    more to render, bind and parse than the lookups they name): an array on PostgreSQL, a
+    JSON array read by ``json_each`` on SQLite."""
     if db.session.get_bind().dialect.name == "postgresql":
         return column == any_(bindparam("ids", list(ids), type_=ARRAY(BigInteger)))
-    return column.in_(ids)
+    listed = func.json_each(bindparam("ids", json.dumps(list(ids)))).table_valued("value")
+    return column.in_(select(listed.c.value))
 
 
 def _member_states(org_id: int, ids: Sequence[int]) -> Sequence[Any]:
