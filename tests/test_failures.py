@@ -665,8 +665,10 @@ class CuttableProxy:
                 self.forwarded += chunk
                 return False
             self._marker = None
-        self.cut()
+        # Said before the cut: the app answers as soon as its connection breaks, and a test
+        # reading ``tripped`` then must not find it unset (it did once, on a loaded machine).
         self.tripped.set()
+        self.cut()
         return True
 
 
