@@ -548,18 +548,15 @@ def find_dataset(sizes: Sizes) -> Dataset:
 
 
 def refresh_statistics() -> float:
-    """ANALYZE (SQLite) or VACUUM ANALYZE (PostgreSQL); the seconds it took."""
-    from sqlalchemy import text
+    """ANALYZE (SQLite) or VACUUM ANALYZE (PostgreSQL), then SQLite's WAL checkpoint; the
+    seconds it took."""
+    from bench_member_pages import analyze  # beside this script, on the path when it runs
 
     from webapp.extensions import db
 
     started = time.perf_counter()
-    if db.engine.dialect.name == "postgresql":
-        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("VACUUM ANALYZE"))
-    else:
-        with db.engine.begin() as conn:
-            conn.execute(text("ANALYZE"))
+    analyze()
+    if db.engine.dialect.name != "postgresql":
         raw = db.engine.raw_connection()  # outside a transaction, which a checkpoint needs
         try:
             raw.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")

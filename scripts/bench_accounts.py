@@ -46,6 +46,8 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench_member_pages import analyze  # beside this script, on the path when it runs
+
 from webapp import create_app
 from webapp.extensions import db
 from webapp.models import Base, Membership, Organization, Role, User, Via, utcnow
@@ -131,15 +133,6 @@ def build(n_members: int, n_orgs: int) -> Data:
     data = Data(big.id, small.id, *user_ids, org_id, solo_org, built_at)
     db.session.remove()
     return data
-
-
-def analyze() -> None:
-    if db.engine.dialect.name == "postgresql":
-        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("VACUUM ANALYZE"))
-    else:
-        with db.engine.begin() as conn:
-            conn.execute(text("ANALYZE"))
 
 
 # -- measuring -------------------------------------------------------------------------------

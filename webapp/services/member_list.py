@@ -159,13 +159,20 @@ def list_members(
 _Page = tuple[list[Row[Any]], int, bool, bool]
 
 
-def _numbered_page(
-    org_id: int, where: list[ColumnElement[bool]], query: MemberQuery, total: int
-) -> _Page:
+def _orders(
+    query: MemberQuery,
+) -> tuple[list[UnaryExpression[Any]], list[UnaryExpression[Any]], list[UnaryExpression[Any]]]:
+    """The sort's ascending and descending orders (ties broken by user_id), and the list's."""
     key = SORT_KEYS[query.sort_by]
     forward = [key.asc(), Membership.user_id.asc()]
     backward = [key.desc(), Membership.user_id.desc()]
-    order = forward if query.sort_ascending else backward
+    return forward, backward, forward if query.sort_ascending else backward
+
+
+def _numbered_page(
+    org_id: int, where: list[ColumnElement[bool]], query: MemberQuery, total: int
+) -> _Page:
+    forward, backward, order = _orders(query)
     # Find the page on the covering (organization_id, key, user_id) index first, then join
     # only those rows. OFFSET walks the index entries it skips, so a page in the second half
     # is found from the other end: the last page costs what page 0 costs.
@@ -187,9 +194,7 @@ def _cursor_page(
 ) -> _Page:
     """The page after or before the cursor's row: a seek on the index, at any depth."""
     key = SORT_KEYS[query.sort_by]
-    forward = [key.asc(), Membership.user_id.asc()]
-    backward = [key.desc(), Membership.user_id.desc()]
-    order = forward if query.sort_ascending else backward
+    forward, backward, order = _orders(query)
     place: ColumnElement[Any] = Membership.user_id
     mark: ColumnElement[Any] = literal(cursor.user_id, Membership.user_id.type)
     if key is not Membership.user_id:  # ties broken by user_id: compare (key, user_id) pairs
