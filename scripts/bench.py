@@ -109,9 +109,10 @@ class Target:
     key: str
     label: str
     path: str
-    auth: str  # "token" (the owner's Bearer token), "owner" or "admin" (session cookie)
+    auth: str  # "token" (the owner's Bearer token), "owner" or "admin" (session cookie), "none"
     reference: str = "bare"
     goal: float | None = None
+    server: str = "roster"  # or "floor": the target's own SQL without Roster (bench_bare_app)
 
 
 @dataclass(frozen=True)
@@ -602,6 +603,24 @@ _NOT_COUNTED = re.compile(r"^\s*(BEGIN|COMMIT|ROLLBACK|PRAGMA|SAVEPOINT|RELEASE)
 
 
 @contextlib.contextmanager
+def capturing_statements(engine: Any) -> Iterator[list[tuple[str, Any]]]:
+    """The statements ``engine`` runs inside the block with their DBAPI parameters."""
+    from sqlalchemy import event
+
+    log: list[tuple[str, Any]] = []
+
+    def before(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if not _NOT_COUNTED.match(statement):
+            log.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield log
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+
+
+@contextlib.contextmanager
 def counting_statements(engine: Any) -> Iterator[list[str]]:
     """The statements ``engine`` runs inside the block, each execute / executemany once (as
     tests/conftest.py's ``count_statements``).
@@ -738,17 +757,20 @@ def run_bulk(
     return list(results.values()), how
 
 
-def count_request_statements(app: Any, path: str, headers: dict[str, str]) -> tuple[int, int]:
-    """(status, statements) of one GET in-process, with the same credentials as under load."""
+def request_statements(
+    app: Any, path: str, headers: dict[str, str]
+) -> tuple[int, list[tuple[str, Any]]]:
+    """(status, statements with their parameters) of one GET in-process, with the same
+    credentials as under load."""
     client = app.test_client()
     headers = dict(headers)
     cookie = headers.pop("Cookie", None)
     if cookie is not None:  # the test client sends its own jar's cookies, not a Cookie header
         name, _, value = cookie.partition("=")
         client.set_cookie(name, value)
-    with counting_statements(engine_of(app)) as log:
+    with capturing_statements(engine_of(app)) as log:
         answer = client.get(path, headers=headers)
-    return answer.status_code, len(log)
+    return answer.status_code, log
 
 
 # -- serving and load ----------------------------------------------------------------------
@@ -954,6 +976,7 @@ def load_rounds(
     settings: LoadSettings,
     measured: dict[str, Measured],
     workdir: Path,
+    floor_port: int | None = None,
 ) -> list[float]:
     """Warm every URL up, then ``rounds`` rounds of bare, T, bare, T', bare, ...; the order of
     the targets rotates each round; after each Roster run the server is drained (``drain``)
@@ -964,15 +987,23 @@ def load_rounds(
     live = [t for t in targets if measured[t.key].skipped is None]
     progress(f"load: warming up {len(live) + 1} URLs, {settings.warmup:g} s each")
     run_wrk(bare_url, {}, settings.warmup, settings, script)
+
+    def port_of(t: Target) -> int:
+        if t.server == "floor":
+            if floor_port is None:
+                raise ValueError(f"{t.key} needs the floor app")
+            return floor_port
+        return roster_port
+
     for t in live:
         run_wrk(
-            f"http://127.0.0.1:{roster_port}{t.path}",
+            f"http://127.0.0.1:{port_of(t)}{t.path}",
             headers[t.key],
             settings.warmup,
             settings,
             script,
         )
-        drain(roster_port)
+        drain(port_of(t))
     bare_rps: list[float] = []
     for r in range(settings.rounds):
         shift = r % len(live)
@@ -983,7 +1014,7 @@ def load_rounds(
         bare_rps.append(first.rps)
         for t in order:
             got = run_wrk(
-                f"http://127.0.0.1:{roster_port}{t.path}",
+                f"http://127.0.0.1:{port_of(t)}{t.path}",
                 headers[t.key],
                 settings.duration,
                 settings,
@@ -993,7 +1024,7 @@ def load_rounds(
             m.rps.append(got.rps)
             m.bad += got.bad_status + got.socket_errors
             sequence.append((t.key, got.rps))
-            waited = drain(roster_port)
+            waited = drain(port_of(t))
             if waited > 1:
                 progress(f"    {t.key}: {got.requests} requests, then {waited:.1f} s to drain")
             after = run_wrk(bare_url, {}, settings.duration, settings, script)
@@ -1262,6 +1293,21 @@ def make_targets(
     ]
 
 
+FLOORED = ("T1", "T5a", "T10", "T11", "T12f", "T12m")
+"""Targets whose SQL the floor app replays: the JSON rows below goal, and the HTML page."""
+
+
+def floor_target(target: Target) -> Target:
+    """The floor row of ``target``: its own statements, replayed without Roster, ÷ bare."""
+    return Target(
+        f"F{target.key}",
+        f"floor of {target.key}: its SQL alone, no Roster code ÷ bare",
+        f"/{target.key}",
+        "none",
+        server="floor",
+    )
+
+
 def cursor_targets(port: int, data: Dataset, token_headers: dict[str, str]) -> list[Target]:
     """T13 by keyset, when the API answers ``next_cursor`` (DESIGN §4): the cursor that leads
     to the middle page and to the last page, found from the pages before them."""
@@ -1419,6 +1465,7 @@ class LoadOutcome:
     probe: tuple[int, int, int] | None = None  # ids that fit, status for bulk_n ids, digits
     load_average: tuple[float, float] = (0.0, 0.0)
     deep_pages: str = ""  # how T13 reached the deep pages
+    profiles: list[Any] = field(default_factory=list)  # bench_profile.Profiled, --profile
 
 
 def measure_load(
@@ -1475,6 +1522,7 @@ def measure_load(
             )
             by_key = {t.key: headers[t.auth] for t in targets}
             measured = {t.key: Measured(t) for t in targets}
+            replay: dict[str, list[tuple[str, Any]]] = {}
             for t in targets:
                 m = measured[t.key]
                 status, _, body = fetch(roster.port, "GET", t.path, by_key[t.key])
@@ -1482,14 +1530,35 @@ def measure_load(
                 if status != 200:
                     m.skipped = f"{status} {body[:120]!r}"
                     continue
-                in_status, count = count_request_statements(app, t.path, by_key[t.key])
-                m.statements = count if in_status == 200 else None
+                in_status, log = request_statements(app, t.path, by_key[t.key])
+                m.statements = len(log) if in_status == 200 else None
+                if in_status == 200 and t.key in FLOORED:
+                    replay[t.key] = log
             for t in targets:
                 if t.reference != "bare" and measured[t.reference].skipped:
                     measured[t.key].skipped = measured[t.key].skipped or "reference not measured"
+            floor_port = None
+            if replay:
+                import bench_bare_app as bare_app
+
+                replay_file = workdir / "replay.json"
+                replay_file.write_text(bare_app.dump_replay(replay))
+                floor_env = dict(env, ROSTER_BENCH_REPLAY=str(replay_file))
+                servers.append(
+                    start_server("floor", "floor", args.worker, args.threads, floor_env, workdir)
+                )
+                floor_port = servers[-1].port
+                for key in replay:
+                    floor = floor_target(next(t for t in targets if t.key == key))
+                    status, _, body = fetch(floor_port, "GET", floor.path)
+                    targets.append(floor)
+                    by_key[floor.key] = {}
+                    measured[floor.key] = Measured(floor, bytes=len(body))
+                    if status != 200:
+                        measured[floor.key].skipped = f"{status} {body[:120]!r}"
             before = os.getloadavg()[0]
             bare_rps = load_rounds(
-                bare.port, roster.port, targets, by_key, settings, measured, workdir
+                bare.port, roster.port, targets, by_key, settings, measured, workdir, floor_port
             )
             outcome = LoadOutcome(
                 targets,
@@ -1508,10 +1577,72 @@ def measure_load(
                 roster.port, token_headers, data.small_org, ids, data.admin_id
             )
             outcome.probe = (fits, status, len(str(max(ids))))
+            if args.profile:
+                outcome.profiles = profile_targets(app, outcome, by_key, args.profile_requests)
         finally:
             for served in reversed(servers):
                 served.stop()
     return outcome
+
+
+def profile_targets(
+    app: Any, load: LoadOutcome, headers: dict[str, dict[str, str]], requests: int
+) -> list[Any]:
+    """Each measured target in-process: unprofiled time, then its cProfile by area, with the
+    time a whole request may take at the target's goal (``bench_profile``)."""
+    import bench_profile
+
+    bare = statistics.median(load.bare_rps) if load.bare_rps else None
+    found = []
+    for t in load.targets:
+        m = load.measured[t.key]
+        if m.skipped or t.server != "roster":
+            continue
+        client = app.test_client()
+        sent = dict(headers[t.key])
+        cookie = sent.pop("Cookie", None)
+        if cookie is not None:
+            name, _, value = cookie.partition("=")
+            client.set_cookie(name, value)
+
+        def request(client: Any = client, path: str = t.path, sent: dict[str, str] = sent) -> int:
+            return int(client.get(path, headers=sent).status_code)
+
+        progress(f"  profiling {t.key}: {requests} requests in-process")
+        profiled = bench_profile.profile(t.key, t.label, request, requests)
+        reference = (
+            bare
+            if t.reference == "bare"
+            else statistics.median(load.measured[t.reference].rps)
+            if load.measured[t.reference].rps
+            else None
+        )
+        if t.goal and reference:
+            profiled.budget_ms = 1e3 / (t.goal * reference)
+        found.append(profiled)
+    return found
+
+
+def profile_report(profiles: list[Any], bare_rps: list[float], requests: int) -> str:
+    """The --profile section of the report."""
+    import bench_profile
+
+    header, rows = bench_profile.table(profiles)
+    bare = f"{1e3 / statistics.median(bare_rps):.2f} ms" if bare_rps else "?"
+    lines = [
+        f"Where the time goes (--profile): each target {requests} times in-process (Flask test "
+        "client) unprofiled for ms/req, then under cProfile for calls and each area's share of "
+        "the own time. 'at goal': what one served request may take at the goal (1 ÷ (goal x "
+        f"reference req/s)); a served bare request takes {bare}, which the in-process time "
+        "does not pay.",
+        format_table(header, rows, left=1),
+        "",
+        "Roster's functions with the most cumulative ms per request (profiled):",
+    ]
+    for p in profiles:
+        top = "; ".join(f"{name} {ms:.2f}" for name, ms in p.top)
+        lines.append(f"  {p.key}: {top}")
+    return "\n".join(lines)
 
 
 def report(
@@ -1569,6 +1700,9 @@ def report(
                 f"DELETE .../users/{{ids}} through the server: {sizes.bulk_n:,} ids → {status}; "
                 f"at most {fits:,} ids of {digits} digits reach the app."
             )
+        out.append("")
+    if load.profiles:
+        out.append(profile_report(load.profiles, load.bare_rps, args.profile_requests))
         out.append("")
     if bulk:
         out.append(
@@ -1633,6 +1767,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bulk-repeats", type=int, default=3, help="timed runs of T8/T9")
     parser.add_argument("--skip-load", action="store_true", help="no servers, no wrk")
     parser.add_argument("--skip-bulk", action="store_true", help="no T7-T9")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="after the load, profile each target in-process: where its time goes",
+    )
+    parser.add_argument(
+        "--profile-requests", type=int, default=200, help="requests per target when profiling"
+    )
     args = parser.parse_args(argv)
     if not args.skip_load and shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: apt-get install wrk (make bench does)")

@@ -13,16 +13,27 @@ Usage (``scripts/bench.py`` runs it; by hand only to look)::
     .venv/bin/python scripts/bench_bare_app.py --app roster --bind 127.0.0.1:8002 --worker sync
 
 ``--app roster`` builds Roster from the ROSTER_* environment, as ``roster serve`` does.
+
+``--app floor`` is the floor under a Roster request: a Flask app that replays the statements a
+Roster request ran (captured in-process by ``scripts/bench.py``, in the JSON file
+``ROSTER_BENCH_REPLAY`` names), with their parameters, on one SQLAlchemy engine of
+``ROSTER_DATABASE_URL`` through ``exec_driver_sql`` (no ORM, no statement building), and answers
+every row as JSON. ``GET /<key>`` replays target ``key``'s statements: what this stack gives
+for that SQL with none of Roster's code.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import datetime as dt
+import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Flask, abort
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -45,6 +56,86 @@ def create_bare_app() -> Flask:
     return app
 
 
+def _encode(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return {"datetime": value.isoformat()}
+    if isinstance(value, dt.date):
+        return {"date": value.isoformat()}
+    if isinstance(value, bytes | bytearray | memoryview):
+        return {"bytes": base64.b64encode(bytes(value)).decode()}
+    if isinstance(value, list | tuple):
+        return [_encode(v) for v in value]
+    if isinstance(value, dict):
+        return {"dict": {k: _encode(v) for k, v in value.items()}}
+    return value
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    if isinstance(value, dict):
+        if "datetime" in value:
+            return dt.datetime.fromisoformat(value["datetime"])
+        if "date" in value:
+            return dt.date.fromisoformat(value["date"])
+        if "bytes" in value:
+            return base64.b64decode(value["bytes"])
+        return {k: _decode(v) for k, v in value["dict"].items()}
+    return value
+
+
+def dump_replay(replay: dict[str, list[tuple[str, Any]]]) -> str:
+    """Statements and their DBAPI parameters, per target, as the floor app reads them."""
+    return json.dumps(
+        {key: [[sql, _encode(params)] for sql, params in log] for key, log in replay.items()}
+    )
+
+
+def load_replay(text: str) -> dict[str, list[tuple[str, Any]]]:
+    """``dump_replay``'s inverse; positional parameters come back as tuples."""
+    out: dict[str, list[tuple[str, Any]]] = {}
+    for key, log in json.loads(text).items():
+        statements = []
+        for sql, params in log:
+            decoded = _decode(params)
+            statements.append((sql, tuple(decoded) if isinstance(decoded, list) else decoded))
+        out[key] = statements
+    return out
+
+
+def create_floor_app(url: str, replay: dict[str, list[tuple[str, Any]]]) -> Flask:
+    """``GET /<key>`` runs target ``key``'s statements in one transaction and answers their rows;
+    ``GET /`` answers ``ANSWER`` (the readiness probe)."""
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url)
+    app = Flask("bench_floor")
+
+    @app.get("/")
+    def index() -> dict[str, Any]:
+        return ANSWER
+
+    @app.get("/<key>")
+    def floor(key: str) -> dict[str, Any]:
+        statements = replay.get(key)
+        if statements is None:
+            abort(404)
+        results = []
+        with engine.connect() as conn:
+            for sql, params in statements:
+                rows = conn.exec_driver_sql(sql, params).all()
+                results.append([[_plain(v) for v in row] for row in rows])
+        return {"results": results}
+
+    return app
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    return value
+
+
 def server_options(bind: str, worker: str, threads: int) -> dict[str, Any]:
     """``roster serve``'s gunicorn settings with one worker; ``sync`` swaps in the sync worker.
 
@@ -61,7 +152,7 @@ def server_options(bind: str, worker: str, threads: int) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     """Serve the bare app or Roster under gunicorn until terminated."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--app", choices=("bare", "roster"), required=True)
+    parser.add_argument("--app", choices=("bare", "roster", "floor"), required=True)
     parser.add_argument("--bind", required=True, help="host:port")
     parser.add_argument("--worker", choices=WORKER_CLASSES, default="roster")
     parser.add_argument("--threads", type=int, default=8, help="threads of the roster worker")
@@ -70,6 +161,9 @@ def main(argv: list[str] | None = None) -> None:
         from webapp import create_app
 
         app = create_app()
+    elif args.app == "floor":
+        replay = load_replay(Path(os.environ["ROSTER_BENCH_REPLAY"]).read_text())
+        app = create_floor_app(os.environ["ROSTER_DATABASE_URL"], replay)
     else:
         app = create_bare_app()
     serving.Server(app, server_options(args.bind, args.worker, args.threads)).run()

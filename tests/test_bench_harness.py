@@ -240,3 +240,98 @@ def test_deep_pages_go_by_cursor_when_the_api_gives_one(
         assert found == []
         assert by_page["T13m"].goal == by_page["T13l"].goal == 0.9
     assert by_page["T13l"].path.endswith("page_number=159")
+
+
+profiler = _load("bench_profile")
+
+
+@pytest.mark.parametrize(
+    ("filename", "function", "area"),
+    [
+        ("~", "<method 'execute' of 'sqlite3.Cursor' objects>", "driver"),
+        ("/venv/site-packages/psycopg/cursor.py", "execute", "driver"),
+        ("/venv/site-packages/sqlalchemy/orm/session.py", "execute", "sqlalchemy"),
+        ("/venv/site-packages/jinja2/runtime.py", "call", "jinja"),
+        ("/work/main/templates/members.html", "root", "jinja"),
+        ("~", "<method 'to_json' of 'pydantic_core._pydantic_core.SchemaSerializer'>", "pydantic"),
+        ("/venv/site-packages/werkzeug/local.py", "__get__", "flask+werkzeug"),
+        ("/venv/site-packages/flask_login/utils.py", "_get_user", "flask+werkzeug"),
+        ("/work/main/webapp/services/member_list.py", "list_members", "roster"),
+        ("/usr/lib/python3.11/enum.py", "__call__", "other"),
+        ("~", "<built-in method builtins.isinstance>", "other"),
+    ],
+)
+def test_profiled_code_is_put_in_its_area(filename: str, function: str, area: str) -> None:
+    assert profiler.area_of(filename, function) == area
+
+
+def test_area_shares_add_up_to_the_whole_profile() -> None:
+    stats = {
+        ("~", 0, "<method 'execute' of 'sqlite3.Cursor' objects>"): (1, 1, 0.25, 0.25, {}),
+        ("/x/sqlalchemy/engine/base.py", 1, "execute"): (2, 2, 0.5, 0.9, {}),
+        ("/x/webapp/api/routes.py", 2, "list_members"): (1, 1, 0.25, 1.0, {}),
+    }
+    got = profiler.shares(stats)
+    assert got["driver"] == pytest.approx(0.25)
+    assert got["sqlalchemy"] == pytest.approx(0.5)
+    assert got["roster"] == pytest.approx(0.25)
+    assert sum(got.values()) == pytest.approx(1.0)
+    assert profiler.calls(stats) == 4
+    assert profiler.roster_top(stats, requests=2) == [("list_members (api/routes.py:2)", 500.0)]
+
+
+def test_a_profile_times_and_profiles_the_request() -> None:
+    def request() -> int:
+        sum(range(1000))
+        return 200
+
+    got = profiler.profile("T1", "label", request, requests=5, warmup=1)
+    assert got.ms > 0
+    assert got.calls >= 2  # the request and what it calls
+    assert sum(got.shares.values()) == pytest.approx(1.0)
+
+    def refused() -> int:
+        return 401
+
+    with pytest.raises(RuntimeError, match="401"):
+        profiler.profile("T1", "label", refused, requests=1)
+
+
+def test_the_floor_replays_captured_statements_with_their_parameters(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from sqlalchemy import create_engine
+
+    url = f"sqlite:///{tmp_path / 'floor.db'}"
+    with create_engine(url).begin() as conn:
+        conn.exec_driver_sql("create table t (id integer, at text, blob blob)")
+        conn.exec_driver_sql(
+            "insert into t values (1, '2026-01-02 03:04:05', x'00ff'), (2, 'x', null)"
+        )
+    when = dt.datetime(2026, 1, 1, 12, 0)
+    captured = {
+        "T1": [
+            ("select id, at from t where id = ? and ? > '2000'", (1, when)),
+            ("select count(*) from t where blob = ?", (b"\x00\xff",)),
+        ]
+    }
+    replay = bare.load_replay(bare.dump_replay(captured))
+    assert replay == {"T1": [(sql, params) for sql, params in captured["T1"]]}
+    client = bare.create_floor_app(url, replay).test_client()
+    assert client.get("/T1").get_json() == {"results": [[[1, "2026-01-02 03:04:05"]], [[1]]]}
+    assert client.get("/T9").status_code == 404
+    assert client.get("/").get_json() == bare.ANSWER
+
+
+def test_named_parameters_survive_the_replay_file() -> None:
+    import datetime as dt
+
+    captured = {"T10": [("select %(a)s, %(b)s", {"a": 1, "b": dt.datetime(2026, 2, 3)})]}
+    assert bare.load_replay(bare.dump_replay(captured)) == captured
+
+
+def test_every_floor_row_names_its_target_and_is_served_by_the_floor_app() -> None:
+    target = bench.Target("T1", "T1 label", "/api/x", "token", goal=0.2)
+    floor = bench.floor_target(target)
+    assert (floor.key, floor.path, floor.server, floor.auth) == ("FT1", "/T1", "floor", "none")
+    assert floor.goal is None and floor.reference == "bare"
