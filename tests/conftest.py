@@ -28,6 +28,8 @@ from webapp.models import Base, Role, User, Via
 from webapp.services import members, organizations, tokens, users
 from webapp.services.organizations import Account
 
+from .mailbox import Mailbox, SmtpServer
+
 PASSWORD = "correct horse battery"
 _schema_ready: set[str] = set()
 
@@ -84,14 +86,38 @@ def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(users, "password_hasher", PasswordHasher.from_parameters(profiles.CHEAPEST))
 
 
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[SmtpServer]:
+    """A real SMTP server on localhost for the whole run (``tests/mailbox.py``)."""
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def app_config(database_url: str) -> dict[str, Any]:
-    """Override in a test module to change settings before the app is built."""
+def mailbox(smtp_server: SmtpServer) -> Mailbox:
+    """What the SMTP server received during this test (emptied when the test starts)."""
+    smtp_server.mailbox.clear()
+    return smtp_server.mailbox
+
+
+@pytest.fixture
+def app_config(
+    database_url: str, smtp_server: SmtpServer, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    """Override in a test module to change settings before the app is built.
+
+    Mail goes to the suite's SMTP server (``mailbox``); links start with ROSTER_BASE_URL.
+    """
     return {
         "TESTING": True,
         "SECRET_KEY": "test-secret-key",
         "SQLALCHEMY_DATABASE_URI": database_url,
         "RATELIMIT_STORAGE_URI": "memory://",
+        "ROSTER_SMTP_URL": smtp_server.url,
+        "ROSTER_BASE_URL": "http://roster.test",
+        "ROSTER_OUTBOX_DIR": str(tmp_path_factory.mktemp("outbox")),
     }
 
 

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app from the ROSTER_* environment, then apply ``config`` overrides (tests)."""
-    from webapp import api, auth, cli, errors, health, inputs, security, web
+    from webapp import api, auth, cli, errors, health, inputs, mail, security, web
     from webapp.config import STATIC, from_environment
     from webapp.extensions import csrf, db, limiter, migrate
     from webapp.services.transactions import install_sqlite_hooks
@@ -37,6 +37,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     with app.app_context():
         install_sqlite_hooks(db.engine)
 
+    mail.init_app(app)
     security.init_app(app)
     auth.init_app(app)
     errors.init_app(app)

@@ -55,6 +55,9 @@ def from_environment(instance_path: Path) -> dict[str, Any]:
         f"sqlite:///{instance_path / 'roster.db'}"
     )
     redis_url = os.environ.get("ROSTER_REDIS_URL")
+    base_url = os.environ.get("ROSTER_BASE_URL") or (
+        "http://localhost" if production else "http://127.0.0.1:5000"
+    )
     return {
         "ROSTER_ENV": "production" if production else "development",
         "SECRET_KEY": _secret_key(instance_path, production),
@@ -80,6 +83,14 @@ def from_environment(instance_path: Path) -> dict[str, Any]:
         # not become a fast way to try addresses or to mass-create accounts.
         "ROSTER_SIGNUP_LIMIT_PER_ADDRESS": os.environ.get(
             "ROSTER_SIGNUP_LIMIT_PER_ADDRESS", "10 per minute;50 per hour"
+        ),
+        # Mail (webapp.mail): the SMTP server, the sender, and the base of every link in a mail.
+        "ROSTER_SMTP_URL": os.environ.get("ROSTER_SMTP_URL") or None,
+        "ROSTER_MAIL_FROM": os.environ.get("ROSTER_MAIL_FROM", "Roster <roster@localhost>"),
+        "ROSTER_BASE_URL": base_url.rstrip("/"),
+        # Invitation mails per organization: an organization cannot be used to spray mail.
+        "ROSTER_MAIL_LIMIT_PER_ORG": os.environ.get(
+            "ROSTER_MAIL_LIMIT_PER_ORG", "1000 per hour;3000 per day"
         ),
     }
 

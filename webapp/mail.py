@@ -1,0 +1,251 @@
+"""Mail: composed from templates, sent over SMTP with Flask-Mailman, or kept in an outbox.
+
+``ROSTER_SMTP_URL`` (``smtp://user:pass@host:port``, ``smtps://...`` for TLS from the start,
+``?starttls=true`` to upgrade a plain connection) sends through that server. Without it (the
+embedded default) every mail is written to the log and, in development, to files under
+``instance/outbox/``, which ``/dev/outbox`` lists, so every flow can be tried without a server.
+
+Callers send after their transaction commits (``send``): a mail that fails is reported back per
+message, never raised, so what the mail was about is never undone by it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import smtplib
+import socket
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email import message_from_bytes, policy
+from email.message import EmailMessage as StdMessage
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from flask import Flask, current_app, render_template
+from flask_mailman import EmailMultiAlternatives, Mail
+from flask_mailman.backends.base import BaseEmailBackend
+
+from webapp.config import ConfigError
+
+log = logging.getLogger("roster.mail")
+
+mail = Mail()
+
+OUTBOX_BACKEND = "webapp.mail.OutboxBackend"
+SMTP_TIMEOUT = 10  # seconds: a send that hangs must not hold a request for long
+ERROR_MAX = 300  # what is kept of a failure (webapp.models.tables.INVITATION_ERROR_MAX)
+
+
+def smtp_settings(url: str | None) -> dict[str, Any]:
+    """Flask-Mailman's settings for ``ROSTER_SMTP_URL``; the outbox backend without one."""
+    if not url:
+        return {"MAIL_BACKEND": OUTBOX_BACKEND}
+    parts = urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ConfigError(
+            "ROSTER_SMTP_URL must look like smtp://user:pass@host:port or smtps://host:port"
+        )
+    query = parse_qs(parts.query)
+    starttls = query.get("starttls", ["false"])[-1].lower() in ("1", "true", "yes")
+    ssl = parts.scheme == "smtps"
+    if ssl and starttls:
+        raise ConfigError("ROSTER_SMTP_URL: smtps:// already uses TLS; drop ?starttls=true")
+    try:
+        port = parts.port or (465 if ssl else 25)
+    except ValueError:
+        raise ConfigError("ROSTER_SMTP_URL: the port is not a number") from None
+    return {
+        "MAIL_BACKEND": "smtp",
+        "MAIL_SERVER": parts.hostname,
+        "MAIL_PORT": port,
+        "MAIL_USERNAME": unquote(parts.username) if parts.username else None,
+        "MAIL_PASSWORD": unquote(parts.password) if parts.password else None,
+        "MAIL_USE_SSL": ssl,
+        "MAIL_USE_TLS": starttls,
+        "MAIL_TIMEOUT": SMTP_TIMEOUT,
+    }
+
+
+def describe(app: Flask) -> str:
+    """Where mail goes, for ``roster serve`` and ``roster run`` to say at start."""
+    if app.config["MAIL_BACKEND"] == OUTBOX_BACKEND:
+        if app.config["ROSTER_ENV"] == "development":
+            return "mail: no ROSTER_SMTP_URL; mails go to the log and to /dev/outbox"
+        return "mail: no ROSTER_SMTP_URL; mails go to the log only (nobody receives them)"
+    how = "smtps" if app.config["MAIL_USE_SSL"] else "smtp"
+    tls = " with STARTTLS" if app.config["MAIL_USE_TLS"] else ""
+    return f"mail: {how}://{app.config['MAIL_SERVER']}:{app.config['MAIL_PORT']}{tls}"
+
+
+# -- composing --------------------------------------------------------------------------------
+
+
+def link(path: str) -> str:
+    """An absolute link for a mail: ``ROSTER_BASE_URL`` and the path."""
+    return current_app.config["ROSTER_BASE_URL"].rstrip("/") + path
+
+
+def compose(to: str, subject: str, template: str, **context: Any) -> EmailMultiAlternatives:
+    """A mail with a plain-text part (``mail/<template>.txt``) and an HTML part (``.html``)."""
+    text = render_template(f"mail/{template}.txt", **context)
+    html = render_template(f"mail/{template}.html", **context)
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=text,
+        from_email=current_app.config["ROSTER_MAIL_FROM"],
+        to=[to],
+    )
+    message.attach_alternative(html, "text/html")
+    return message
+
+
+# -- sending ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What became of one mail: ``error`` is None when the server took it."""
+
+    to: str
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def _reason(error: BaseException) -> str:
+    """A short, safe account of a failure (no credentials, no stack)."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return "the mail server refused the address"
+    if isinstance(error, smtplib.SMTPAuthenticationError):
+        return "the mail server refused Roster's credentials"
+    if isinstance(error, smtplib.SMTPResponseException):
+        message = error.smtp_error.decode(errors="replace") if error.smtp_error else ""
+        return f"the mail server answered {error.smtp_code} {message}"[:ERROR_MAX]
+    if isinstance(error, ConnectionError | socket.timeout | socket.gaierror | OSError):
+        return "the mail server could not be reached"
+    return f"sending failed ({type(error).__name__})"
+
+
+def send(messages: Sequence[EmailMultiAlternatives]) -> list[Sent]:
+    """Send each message over one connection; what became of each, in order. Never raises.
+
+    Call it after the transaction that made the messages necessary has committed.
+    """
+    if not messages:
+        return []
+    results: list[Sent] = []
+    try:
+        connection = mail.get_connection(fail_silently=False)
+        connection.open()
+    except Exception as error:
+        reason = _reason(error)
+        log.warning("mail: cannot open a connection: %s", reason)
+        return [Sent(_to(m), reason) for m in messages]
+    try:
+        for message in messages:
+            try:
+                connection.send_messages([message])
+            except Exception as error:
+                reason = _reason(error)
+                log.warning("mail to %s failed: %s", _to(message), reason)
+                results.append(Sent(_to(message), reason))
+                if isinstance(error, OSError | smtplib.SMTPServerDisconnected):
+                    results += [Sent(_to(m), reason) for m in messages[len(results) :]]
+                    break
+            else:
+                results.append(Sent(_to(message)))
+    finally:
+        try:
+            connection.close()
+        except Exception:
+            log.warning("mail: closing the connection failed")
+    return results
+
+
+def _to(message: EmailMultiAlternatives) -> str:
+    return ", ".join(message.to)
+
+
+# -- the outbox: no SMTP server ---------------------------------------------------------------
+
+
+def outbox_dir() -> Path:
+    configured = current_app.config.get("ROSTER_OUTBOX_DIR")
+    return Path(configured) if configured else Path(current_app.instance_path) / "outbox"
+
+
+class OutboxBackend(BaseEmailBackend):
+    """Flask-Mailman backend without a server: each mail to the log (its plain text), and in
+    development also to ``instance/outbox/<time>-<id>.eml`` for ``/dev/outbox``."""
+
+    def send_messages(self, email_messages: Sequence[Any]) -> int:
+        keep = current_app.config["ROSTER_ENV"] == "development"
+        folder = outbox_dir()
+        if keep:
+            folder.mkdir(parents=True, exist_ok=True)
+        for message in email_messages:
+            log.info(
+                "mail (no SMTP configured) to %s: %s\n%s",
+                ", ".join(message.to),
+                message.subject,
+                message.body,
+            )
+            if keep:
+                stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+                path = folder / f"{stamp}-{uuid.uuid4().hex[:8]}.eml"
+                path.write_bytes(message.message().as_bytes())
+        return len(email_messages)
+
+
+@dataclass(frozen=True)
+class OutboxMail:
+    """One kept mail, read back for the outbox page."""
+
+    key: str
+    to: str
+    subject: str
+    sent_at: datetime
+    text: str
+    links: list[str]
+
+
+_LINK = re.compile(r"https?://[^\s<>\"']+")
+_KEY = re.compile(r"^[0-9T]{21}-[0-9a-f]{8}$")
+OUTBOX_SHOWN = 50
+
+
+def read_outbox(limit: int = OUTBOX_SHOWN) -> list[OutboxMail]:
+    """The newest kept mails first."""
+    folder = outbox_dir()
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in sorted(folder.glob("*.eml"), reverse=True)[:limit]:
+        parsed = message_from_bytes(path.read_bytes(), policy=policy.default)
+        assert isinstance(parsed, StdMessage)
+        part = parsed.get_body(preferencelist=("plain",))
+        text = part.get_content() if part is not None else ""
+        stamp = path.stem.split("-", 1)[0]
+        found.append(
+            OutboxMail(
+                key=path.stem,
+                to=str(parsed["To"]),
+                subject=str(parsed["Subject"]),
+                sent_at=datetime.strptime(stamp, "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC),
+                text=text,
+                links=_LINK.findall(text),
+            )
+        )
+    return found
+
+
+def init_app(app: Flask) -> None:
+    app.config.update(smtp_settings(app.config.get("ROSTER_SMTP_URL")))
+    app.config.setdefault("MAIL_DEFAULT_SENDER", app.config["ROSTER_MAIL_FROM"])
+    mail.init_app(app)
