@@ -2,12 +2,22 @@
 
 from webapp.models.base import Base, utcnow
 from webapp.models.roles import Role, Via
-from webapp.models.tables import ApiToken, AuditEvent, Membership, Organization, User
+from webapp.models.tables import (
+    ApiToken,
+    AuditEvent,
+    Invitation,
+    InvitationStatus,
+    Membership,
+    Organization,
+    User,
+)
 
 __all__ = [
     "ApiToken",
     "AuditEvent",
     "Base",
+    "Invitation",
+    "InvitationStatus",
     "Membership",
     "Organization",
     "Role",

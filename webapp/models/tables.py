@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 from typing import Any
 
@@ -52,8 +53,16 @@ class User(UserMixin, Base):
     # Part of the session identity: rotating it signs out every copy of every earlier cookie.
     session_token: Mapped[str] = mapped_column(String(64))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # When the owner of the address proved it (a link mailed to it, or an invitation link);
+    # None until then. An unverified account cannot be added to an organization nor accept an
+    # invitation (DESIGN §8). Users made by the CLI and the demo are verified when made.
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    @property
+    def is_verified(self) -> bool:
+        return self.email_verified_at is not None
 
     def get_id(self) -> str:
         """Flask-Login's session identity: rotating ``session_token`` invalidates old cookies."""
@@ -170,6 +179,63 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_api_tokens_user", "user_id", "id"), NEVER_REUSE_IDS)
+
+
+class InvitationStatus(enum.StrEnum):
+    """An invitation's state. ``EXPIRED`` is stored once noticed; a ``PENDING`` row past its
+    ``expires_at`` is expired already (``services.invitations`` reads it so)."""
+
+    PENDING = "PENDING"
+    ACCEPTED = "ACCEPTED"
+    REVOKED = "REVOKED"
+    EXPIRED = "EXPIRED"
+
+
+# At most one pending invitation per (organization, email): a partial unique index, spelled with
+# a literal so that both backends take the same predicate.
+PENDING_ROW = literal_column("invitations.status") == literal_column("'PENDING'")
+
+INVITATION_ERROR_MAX = 300
+
+
+class Invitation(Base):
+    """An email invited into an organization with a role (DESIGN §8).
+
+    No foreign key to the organization: an invitation outlives a deleted organization, so its
+    link can say so (410) instead of not knowing it. The token is stored only as a hash.
+    """
+
+    __tablename__ = "invitations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(BigId)
+    email: Mapped[str] = mapped_column(String(EMAIL_MAX))
+    role: Mapped[Role] = mapped_column(RoleType)
+    status: Mapped[str] = mapped_column(String(8), default=InvitationStatus.PENDING)
+    invited_by_id: Mapped[int | None] = mapped_column(BigId)
+    invited_by_email: Mapped[str | None] = mapped_column(String(EMAIL_MAX))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    accepted_by_id: Mapped[int | None] = mapped_column(BigId)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The mail: when it last went out, or why it did not (offered for resend in the dashboard).
+    mail_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    mail_error: Mapped[str | None] = mapped_column(String(INVITATION_ERROR_MAX))
+
+    __table_args__ = (
+        Index("ix_invitations_org", "organization_id", "status", "id"),
+        Index(
+            "ix_invitations_pending_email",
+            "organization_id",
+            "email",
+            unique=True,
+            sqlite_where=PENDING_ROW,
+            postgresql_where=PENDING_ROW,
+        ),
+        NEVER_REUSE_IDS,
+    )
 
 
 class AuditEvent(Base):
