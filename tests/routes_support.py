@@ -24,7 +24,7 @@ from sqlalchemy import select
 from werkzeug.routing import Rule
 
 from webapp.extensions import db
-from webapp.models import ApiToken, Base, Membership, Organization, Role, User
+from webapp.models import ApiToken, Base, Invitation, Membership, Organization, Role, User
 from webapp.services.permissions import Action
 
 from .conftest import PASSWORD, csrf_token
@@ -82,6 +82,7 @@ class Kind(enum.Enum):
     SIGNED_IN = "signed in"  # any signed-in user
     ORG = "org"  # a member of the organization named in the URL (or body) with a permission
     NOBODY = "nobody"  # no signed-in user may (another user's token): 404 for all
+    INVITEE = "invitee"  # only the invited address, which no actor has: 403 when signed in
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,7 @@ class Access:
 PUBLIC = Access(Kind.PUBLIC)
 SIGNED_IN = Access(Kind.SIGNED_IN)
 NOBODY = Access(Kind.NOBODY)
+INVITEE = Access(Kind.INVITEE)
 
 
 def org(*actions: Action, owner_target: bool = False) -> Access:
@@ -189,6 +191,47 @@ def signed_out(refs: Mapping[str, Any], actor_id: int | None) -> bool:
     """Sign-out ends every session of the user: the session token changed."""
     current = db.session.scalar(select(User.session_token).where(User.id == actor_id))
     return current != refs["session_token"]
+
+
+INVITED_EMAIL = "invited@matrix.example"
+# The world's VIEWER invitation (to invitation@matrix.example) answers this link.
+INVITATION_TOKEN = "matrix-invitation-token-0123456789abcdefghijk"
+INVITEE_EMAIL = "invitation@matrix.example"
+
+
+def invited(refs: Mapping[str, Any], actor_id: int | None) -> bool:
+    return (
+        db.session.scalar(
+            select(Invitation.id).where(
+                Invitation.organization_id == refs["org"], Invitation.email == INVITED_EMAIL
+            )
+        )
+        is not None
+    )
+
+
+def invitation_revoked(ref: str) -> Effect:
+    def check(refs: Mapping[str, Any], actor_id: int | None) -> bool:
+        row = db.session.get(Invitation, refs[ref], populate_existing=True)
+        return row is not None and row.status == "REVOKED"
+
+    check.__name__ = f"revoked_{ref}"
+    return check
+
+
+def invitation_resent(ref: str) -> Effect:
+    def check(refs: Mapping[str, Any], actor_id: int | None) -> bool:
+        row = db.session.get(Invitation, refs[ref], populate_existing=True)
+        return row is not None and row.token_hash != refs[f"{ref}_token_hash"]
+
+    check.__name__ = f"resent_{ref}"
+    return check
+
+
+def joined_by_invitation(refs: Mapping[str, Any], actor_id: int | None) -> bool:
+    user_id = db.session.scalar(select(User.id).where(User.email == INVITEE_EMAIL))
+    row = _membership(refs["org"], user_id) if user_id is not None else None
+    return row is not None and row.role is Role.VIEWER
 
 
 def signed_up(refs: Mapping[str, Any], actor_id: int | None) -> bool:
@@ -509,6 +552,132 @@ ROUTES: list[Route] = [
         json={"user_ids": [Ref("owner2")]},
         effect=removed("owner2"),
         label="an owner",
+    ),
+    # -- invitations (DESIGN §8) ----------------------------------------------------------
+    R(
+        "api.create_invitations",
+        "POST",
+        org(MANAGE),
+        201,
+        json={"emails": [INVITED_EMAIL], "role": "VIEWER"},
+        effect=invited,
+    ),
+    R(
+        "api.create_invitations",
+        "POST",
+        org(MANAGE, owner_target=True),
+        201,
+        json={"emails": INVITED_EMAIL, "role": "OWNER"},
+        effect=invited,
+        label="an owner",
+    ),
+    R("api.list_invitations", "GET", org(MANAGE), 200),
+    R(
+        "api.revoke_invitation",
+        "DELETE",
+        org(MANAGE),
+        204,
+        params={"invitation_id": Ref("invitation")},
+        effect=invitation_revoked("invitation"),
+    ),
+    R(
+        "api.revoke_invitation",
+        "DELETE",
+        org(MANAGE, owner_target=True),
+        204,
+        params={"invitation_id": Ref("owner_invitation")},
+        effect=invitation_revoked("owner_invitation"),
+        label="an owner",
+    ),
+    R(
+        "api.resend_invitation",
+        "POST",
+        org(MANAGE),
+        200,
+        params={"invitation_id": Ref("invitation")},
+        effect=invitation_resent("invitation"),
+    ),
+    R(
+        "api.resend_invitation",
+        "POST",
+        org(MANAGE, owner_target=True),
+        200,
+        params={"invitation_id": Ref("owner_invitation")},
+        effect=invitation_resent("owner_invitation"),
+        label="an owner",
+    ),
+    R("web.invitations_page", "GET", org(MANAGE), 200),
+    R(
+        "web.invite",
+        "POST",
+        org(MANAGE),
+        302,
+        form={"emails": INVITED_EMAIL, "role": "VIEWER"},
+        effect=invited,
+    ),
+    R(
+        "web.invite",
+        "POST",
+        org(MANAGE, owner_target=True),
+        302,
+        form={"emails": INVITED_EMAIL, "role": "OWNER"},
+        effect=invited,
+        label="an owner",
+    ),
+    R(
+        "web.resend_invitation",
+        "POST",
+        org(MANAGE),
+        302,
+        params={"invitation_id": Ref("invitation")},
+        effect=invitation_resent("invitation"),
+    ),
+    R(
+        "web.resend_invitation",
+        "POST",
+        org(MANAGE, owner_target=True),
+        302,
+        params={"invitation_id": Ref("owner_invitation")},
+        effect=invitation_resent("owner_invitation"),
+        label="an owner",
+    ),
+    R(
+        "web.revoke_invitation",
+        "POST",
+        org(MANAGE),
+        302,
+        params={"invitation_id": Ref("invitation")},
+        effect=invitation_revoked("invitation"),
+    ),
+    R(
+        "web.revoke_invitation",
+        "POST",
+        org(MANAGE, owner_target=True),
+        302,
+        params={"invitation_id": Ref("owner_invitation")},
+        effect=invitation_revoked("owner_invitation"),
+        label="an owner",
+    ),
+    # The link from the mail: anyone may look; only the invited address may accept.
+    R("web.invitation", "GET", PUBLIC, 200, params={"token": INVITATION_TOKEN}, signed_in_ok=403),
+    R("web.accept_invitation", "POST", INVITEE, 302, params={"token": INVITATION_TOKEN}),
+    R(
+        "web.invitation_signup",
+        "GET",
+        PUBLIC,
+        200,
+        params={"token": INVITATION_TOKEN},
+        signed_in_ok=302,
+    ),
+    R(
+        "web.invitation_signup",
+        "POST",
+        PUBLIC,
+        302,
+        params={"token": INVITATION_TOKEN},
+        form={"name": "Invited Person", "password": PASSWORD},
+        signed_in_ok=302,
+        effect=joined_by_invitation,
     ),
 ]
 

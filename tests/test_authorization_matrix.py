@@ -27,16 +27,17 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from webapp.extensions import db
-from webapp.models import Role, User, Via
-from webapp.services import members, organizations, tokens, users
+from webapp.models import Invitation, Role, User, Via
+from webapp.services import invitations, members, organizations, tokens, users
 from webapp.services.permissions import Action
 
 from .conftest import PASSWORD
 from .design import DESIGN_SUSPENDED, DESIGN_TABLE
 from .routes_support import (
+    INVITATION_TOKEN,
     ROUTES,
     Caller,
     Kind,
@@ -116,6 +117,8 @@ def outcome(route: Route, transport: Transport, actor: Actor) -> Outcome:
         return Outcome(401, code="not_authenticated") if route.api else Outcome(302)
     if transport is Transport.COOKIE_NO_CSRF:
         return Outcome(400, code="csrf_failed")
+    if access.kind is Kind.INVITEE:
+        return Outcome(403)
     if access.kind is Kind.SIGNED_IN:
         return Outcome(route.ok, route.effect is not None)
     if access.kind is Kind.NOBODY or actor.role is None:
@@ -167,6 +170,7 @@ class World:
     people: dict[str, User]
     org_id: int
     org_name: str
+    invitations: dict[str, int]
     tokens: dict[str, tuple[int, str]] = field(default_factory=dict)
     callers: dict[tuple[Actor, str], Caller] = field(default_factory=dict)
 
@@ -193,7 +197,20 @@ class World:
             members.add_members(
                 people["owner"], account.id, group, role=role, is_active=active, via=Via.CLI
             )
-        return cls(app, people, account.id, account.organization_name)
+        pending = {}
+        for key, role in (("invitation", Role.VIEWER), ("owner_invitation", Role.OWNER)):
+            made = invitations.invite(
+                people["owner"], account.id, [f"{key}@matrix.example"], role, via=Via.CLI
+            )
+            pending[key] = made.invitations[0].id
+        # The VIEWER invitation's link is one the table knows (the mailed one is random).
+        db.session.execute(
+            update(Invitation)
+            .where(Invitation.id == pending["invitation"])
+            .values(token_hash=invitations.hash_token(INVITATION_TOKEN))
+        )
+        db.session.commit()
+        return cls(app, people, account.id, account.organization_name, pending)
 
     def token(self, name: str) -> tuple[int, str]:
         """The user's API token (id, text), made on first use."""
@@ -218,6 +235,11 @@ class World:
             "login_email": self.people["stranger"].email,
             "session_token": me.session_token if me else None,
         }
+        for key, invitation_id in self.invitations.items():
+            refs[key] = invitation_id
+            refs[f"{key}_token_hash"] = db.session.scalar(
+                select(Invitation.token_hash).where(Invitation.id == invitation_id)
+            )
         if "foreign_token" in route.ref_names:
             refs["foreign_token"] = self.token("newcomer")[0]
         if "own_token" in route.ref_names:

@@ -26,7 +26,7 @@ import pytest
 from flask import Flask
 
 from webapp.models import Role, User, Via
-from webapp.services import members, organizations, tokens, users
+from webapp.services import invitations, members, organizations, tokens, users
 from webapp.services.member_list import SORT_KEYS
 
 from .conftest import PASSWORD
@@ -71,6 +71,13 @@ class Side:
     people: dict[str, User] = field(default_factory=dict)
     token_id: int = 0
     token_text: str = ""
+    invitation_id: int = 0
+
+    @property
+    def invitees(self) -> list[str]:
+        """Addresses invited and not yet members (A one, B two)."""
+        count = 1 if self.tag == A_TAG else 2
+        return [f"{self.tag}.invitee{n}@{self.tag}.example" for n in range(count)]
 
     @property
     def title(self) -> str:
@@ -103,6 +110,7 @@ class Side:
             self.token_name,
             *(u.name for u in self.current()),
             *(u.email for u in self.people.values()),  # the removed ones in the activity log
+            *self.invitees,
         ]
 
 
@@ -151,6 +159,8 @@ def build_pair() -> Pair:
         members.update_members(owner, side.org_id, [shared.id], role=Role.ADMIN, via=Via.CLI)
         members.remove_members(owner, side.org_id, [people["removed"].id], via=Via.CLI)
         members.leave_organization(people["leaver"], side.org_id, via=Via.CLI)
+        made = invitations.invite(owner, side.org_id, side.invitees, Role.ADMIN, via=Via.CLI)
+        side.invitation_id = made.invitations[0].id
     # B is bigger than A in every count, so a number read from the wrong organization shows.
     crowd = users.create_users(
         [(f"{B_TAG}.crowd{n}@{B_TAG}.example", f"{b.title} Crowd {n}") for n in range(B_EXTRA)],
@@ -183,6 +193,7 @@ def test_the_numbers_an_owner_sees_are_their_own_organizations(app):
         "role_viewer": 2,  # the viewer and the suspended one
         "owners_active": 1,
         "joined_last_30_days": 8,
+        "invitations_pending": 1,
     }
     session = session_caller(app, a.owner)
     summary = session.get(f"/api/organizations/{a.org_id}/summary").get_json()
@@ -213,6 +224,7 @@ def url_arguments(pair: Pair) -> dict[str, Any]:
         "organization_id": a.org_id,
         "user_id": a.people["contributor"].id,
         "token_id": a.token_id,
+        "invitation_id": a.invitation_id,
         "user_ids": ",".join(str(u.id) for u in a.current()),
         "filename": "app.css",
     }
@@ -385,6 +397,8 @@ def test_owner_of_one_organization_gets_not_found_for_another(app):
         "owner2": b.owner.id,
         "newcomer": pair.outsider.id,
         "newcomer_email": pair.outsider.email,
+        "invitation": b.invitation_id,
+        "owner_invitation": b.invitation_id,
     }
     session = session_caller(app, pair.a.owner)
     bearer = Caller(app.test_client(), bearer=pair.a.token_text)

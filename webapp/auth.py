@@ -45,14 +45,16 @@ class AttemptLimit:
             if not limiter.limiter.test(item, self._namespace(), key):
                 self._refuse(item, key)
 
-    def take(self, key: str) -> None:
-        """Count one attempt, or raise TooManyAttempts if it would go over a limit.
+    def take(self, key: str, cost: int = 1) -> None:
+        """Count ``cost`` attempts, or raise TooManyAttempts if they would go over a limit.
 
         Atomic in the storage, unlike ``check`` then ``hit``: concurrent attempts cannot all
         pass the check before any of them is counted.
         """
         for item in self._items():
-            if not limiter.limiter.hit(item, self._namespace(), key):
+            if cost > item.amount or not limiter.limiter.hit(
+                item, self._namespace(), key, cost=cost
+            ):
                 self._refuse(item, key)
 
     def _refuse(self, item: RateLimitItem, key: str) -> NoReturn:
@@ -72,6 +74,13 @@ SIGNUP_PER_ADDRESS = AttemptLimit(
     "ROSTER_SIGNUP_LIMIT_PER_ADDRESS",
     "signup-address",
     "Too many sign-up attempts from your address. Try again later.",
+)
+
+# Invitation mails per organization: counted per mail, before the invitations are made.
+MAIL_PER_ORG = AttemptLimit(
+    "ROSTER_MAIL_LIMIT_PER_ORG",
+    "mail-org",
+    "This organization has sent too many invitations for now. Try again later.",
 )
 
 

@@ -26,6 +26,7 @@ from webapp.services.errors import (
     DomainError,
     Forbidden,
     InvalidInput,
+    InvitationGone,
     NotFound,
     TooManyAttempts,
     UnprocessableIds,
@@ -37,6 +38,7 @@ STATUS: list[tuple[type[DomainError], int]] = [
     (AuthenticationFailed, 401),
     (Forbidden, 403),
     (NotFound, 404),
+    (InvitationGone, 410),  # a used, revoked or expired invitation link
     (Conflict, 409),  # LastOwner, AlreadyMembers, EmailTaken
     (UnprocessableIds, 422),  # UnknownUsers, NotMembers, UnknownEmails
     (TooManyAttempts, 429),

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import re
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar
@@ -37,8 +38,13 @@ from pydantic_core import PydanticCustomError
 from werkzeug.routing import BaseConverter
 
 from webapp.models import Role
-from webapp.models.tables import ORG_NAME_MAX
-from webapp.patterns import SEARCH_PATTERN, trimmed_text_pattern
+from webapp.models.tables import EMAIL_MAX, ORG_NAME_MAX
+from webapp.patterns import (
+    EMAIL_PATTERN,
+    EMAILS_TEXT_PATTERN,
+    SEARCH_PATTERN,
+    trimmed_text_pattern,
+)
 from webapp.services import values
 from webapp.services.errors import FieldError, InvalidInput
 from webapp.services.page_cursor import CURSOR_MAX, PageCursor
@@ -428,6 +434,7 @@ UNION_TAGS = frozenset({"array", "string"})
 PATTERN_MESSAGES = {
     "user_ids": "must be positive 64-bit integers separated by commas, like 14,31,33,43",
     "q": "must not contain control characters",
+    "emails": "must be email addresses (like ada@example.org), separated by commas",
 }
 
 
@@ -453,3 +460,73 @@ def invalid_input(error: ValidationError) -> InvalidInput:
             errors.append(FieldError(field, message))
     summary = "; ".join(f"{e.field}: {e.message}" for e in errors)
     return InvalidInput(summary or None, errors=errors)
+
+
+# -- invitations -----------------------------------------------------------------------------
+
+INVITE_MAX = 1_000
+
+
+def split_emails(text: str) -> list[str]:
+    """Addresses written in one text: separated by commas, semicolons or white space (as
+    pasted from a spreadsheet or a mail client); empty pieces dropped."""
+    return [piece for piece in re.split(r"[,;\s]+", text) if piece]
+
+
+EmailList = Annotated[
+    Annotated[
+        list[Annotated[str, Field(max_length=EMAIL_MAX, pattern=EMAIL_PATTERN)]],
+        Field(min_length=1, max_length=INVITE_MAX),
+        Tag("array"),
+    ]
+    | Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=INVITE_MAX * (EMAIL_MAX + 1),
+            pattern=EMAILS_TEXT_PATTERN,
+        ),
+        AfterValidator(split_emails),
+        Tag("string"),
+    ],
+    Discriminator(_array_or_text),
+    Field(
+        description=(
+            f"1 to {INVITE_MAX:,} email addresses: a JSON array, or one text with the addresses "
+            "separated by commas. Any letter case; duplicates collapse. All are invited or none: "
+            "malformed ones are listed in the 400's `emails`, members and addresses with a "
+            "pending invitation in the 409's."
+        ),
+        examples=[["ada@example.org", "grace@example.org"], "ada@example.org,grace@example.org"],
+    ),
+]
+
+
+def _invite_defaults(schema: dict[str, Any]) -> None:
+    from webapp.services import invitations
+
+    default = service_default(invitations.invite, "role")
+    schema["properties"]["role"]["default"] = default.name
+    schema["properties"]["role"]["description"] = f"Defaults to {default.name}."
+
+
+class Invite(_Body):
+    """The body of ``POST .../invitations``."""
+
+    model_config = ConfigDict(json_schema_extra=_invite_defaults)
+
+    emails: EmailList
+    role: Role = None  # type: ignore[assignment]
+
+    def given(self) -> dict[str, Any]:
+        return {"role": self.role} if "role" in self.model_fields_set else {}
+
+
+class InvitationQuery(BaseModel):
+    """The query of ``GET .../invitations``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["PENDING", "ACCEPTED", "REVOKED", "EXPIRED"] | None = Field(
+        default=None, description="Only invitations in this state; all of them when absent."
+    )

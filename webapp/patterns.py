@@ -57,6 +57,18 @@ def trimmed_text_pattern(max_length: int) -> str:
 # Search text: anything but the characters the service refuses.
 SEARCH_PATTERN = f"^[^{CONTROL_CLASS}]*$"
 
+# One email address as ``services.values.email_address`` takes it (something@something.tld),
+# without the separators of the comma-separated form (``inputs.split_emails``) and without
+# U+0130, the one character that lower-casing lengthens (a 254-character address with it would
+# be 255 once stored).
+_ADDRESS_CHAR = f"[^@,;{SPACE_CLASS}{CONTROL_CLASS}\\u0130]"
+EMAIL_ITEM = f"{_ADDRESS_CHAR}+@{_ADDRESS_CHAR}+\\.{_ADDRESS_CHAR}+"
+EMAIL_PATTERN = f"^[{SPACE_CLASS}]*{EMAIL_ITEM}[{SPACE_CLASS}]*$"
+_EMAIL_SEPARATOR = f"[,;{SPACE_CLASS}]"
+EMAILS_TEXT_PATTERN = (
+    f"^{_EMAIL_SEPARATOR}*{EMAIL_ITEM}(?:{_EMAIL_SEPARATOR}+{EMAIL_ITEM})*{_EMAIL_SEPARATOR}*$"
+)
+
 
 def generate_classes() -> dict[str, str]:
     """The three classes above, built from ``services.values`` and Python's Unicode data."""

@@ -24,6 +24,7 @@ from webapp.api import schemas
 from webapp.config import REQUEST_LINE_MAX
 from webapp.models import Role
 from webapp.services import values
+from webapp.services.invitations import Invitation
 from webapp.services.member_list import MemberPage
 from webapp.services.organizations import Account, Metric
 
@@ -157,7 +158,50 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         errors=(403, 404),
         description=(
             "OWNER, ADMIN or ACCOUNTING. Metrics: members_total, members_active, "
-            "members_inactive, one role_* count per role, joined_last_30_days."
+            "members_inactive, one role_* count per role, owners_active, joined_last_30_days, "
+            "invitations_pending."
+        ),
+    ),
+    ("api.create_invitations", "POST"): Operation(
+        "Invite people by email",
+        201,
+        "InvitationList",
+        body=inputs.Invite,
+        errors=(400, 403, 404, 409, 413, 415),
+        tag="Invitations",
+        description=(
+            "Invites 1 to 1,000 addresses with one role, all or none, and mails each its link "
+            "(after the change is saved; a failed mail is kept on the invitation for resend). "
+            "400 lists malformed addresses in `emails`; 409 lists those already members or "
+            "with a pending invitation. OWNER or ADMIN; only an OWNER may invite owners. "
+            "Invitations expire after 7 days. 429 past the organization's mail limit."
+        ),
+    ),
+    ("api.list_invitations", "GET"): Operation(
+        "List invitations",
+        200,
+        "InvitationList",
+        query=inputs.InvitationQuery,
+        errors=(400, 403, 404),
+        tag="Invitations",
+        description="Newest first. OWNER or ADMIN.",
+    ),
+    ("api.revoke_invitation", "DELETE"): Operation(
+        "Revoke an invitation",
+        204,
+        errors=(403, 404, 409),
+        tag="Invitations",
+        description="Its link stops working. Only a pending invitation (else 409).",
+    ),
+    ("api.resend_invitation", "POST"): Operation(
+        "Resend an invitation",
+        200,
+        "Invitation",
+        errors=(403, 404, 409),
+        tag="Invitations",
+        description=(
+            "Mails a fresh link with a fresh expiry; the old link stops working. A pending or "
+            "expired invitation; an accepted or revoked one is 409."
         ),
     ),
     ("api.list_members", "GET"): Operation(
@@ -242,6 +286,10 @@ _PATH_PARAMETERS: dict[str, dict[str, Any]] = {
         "description": "The account's id.",
         "schema": {"type": "integer", "minimum": 1, "maximum": values.ID_MAX},
     },
+    "invitation_id": {
+        "description": "The invitation's id.",
+        "schema": {"type": "integer", "minimum": 1, "maximum": values.ID_MAX},
+    },
     "user_ids": {
         "description": (
             "Comma-separated user ids, like `23,63,34`. At most "
@@ -289,8 +337,9 @@ _ERROR_DESCRIPTIONS = {
     401: "No credentials, or a bad token.",
     403: "Your role does not allow this, or your membership is suspended.",
     404: "No such account, or you are not a member of it.",
-    409: "Conflicts with the current state: the last active owner, or users already members "
-    "(`user_ids` lists them).",
+    409: "Conflicts with the current state: the last active owner, users already members "
+    "(`user_ids` lists them), addresses already members or invited (`emails` lists them), or an "
+    "invitation no longer pending.",
     413: "The body is larger than the server accepts.",
     414: "The request line is longer than the server reads (see the parameter's maxLength).",
     415: "The body is not sent as `application/json` (UTF-8).",
@@ -312,6 +361,7 @@ def _component_schemas() -> dict[str, Any]:
         (Account, "serialization"),
         (MemberPage, "serialization"),
         (Metric, "serialization"),
+        (Invitation, "serialization"),
         (schemas.LeftOrganization, "serialization"),
         (schemas.Problem, "serialization"),
     ]
@@ -323,6 +373,10 @@ def _component_schemas() -> dict[str, Any]:
     components["Role"] = TypeAdapter(Role).json_schema(mode="serialization")
     components["AccountList"] = {"type": "array", "items": {"$ref": REF.format(model="Account")}}
     components["MetricList"] = {"type": "array", "items": {"$ref": REF.format(model="Metric")}}
+    components["InvitationList"] = {
+        "type": "array",
+        "items": {"$ref": REF.format(model="Invitation")},
+    }
     return components
 
 
@@ -444,6 +498,7 @@ def openapi_json() -> str:
         "tags": [
             {"name": "Accounts", "description": "Organizations, as one member sees them."},
             {"name": "Members", "description": "Bulk member management, all or nothing."},
+            {"name": "Invitations", "description": "People brought in by email."},
         ],
         "paths": {path.removeprefix("/api"): ops for path, ops in sorted(paths.items())},
         "components": {

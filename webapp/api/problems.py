@@ -42,6 +42,7 @@ def domain_problem(error: DomainError) -> Response:
         error.code,
         errors=[{"field": e.field, "message": e.message} for e in error.errors] or None,
         user_ids=error.user_ids,
+        emails=error.emails,
     )
     if isinstance(error, TooManyAttempts):
         response.headers["Retry-After"] = str(error.retry_after)

@@ -22,8 +22,8 @@ from webapp import inputs
 from webapp.api import bp, identity, problems, schemas
 from webapp.api.identity import actor
 from webapp.api.openapi import openapi_json, openapi_spec
-from webapp.models import Role, Via
-from webapp.services import member_list, members, organizations, values
+from webapp.models import InvitationStatus, Role, Via
+from webapp.services import invitations, member_list, members, organizations, values
 from webapp.services.errors import (
     FieldError,
     InvalidInput,
@@ -229,6 +229,36 @@ def remove_members_by_body(organization_id: int) -> Response:
 
 
 # -- the description -------------------------------------------------------------------------
+
+
+# -- invitations (DESIGN §8) ------------------------------------------------------------------
+
+
+@bp.post(f"/organizations/{ORG}/invitations")
+def create_invitations(organization_id: int) -> Response:
+    body = json_body(inputs.Invite)
+    made = invitations.invite(actor(), organization_id, body.emails, via=Via.API, **body.given())
+    return respond(list[invitations.Invitation], made.invitations, 201)
+
+
+@bp.get(f"/organizations/{ORG}/invitations")
+def list_invitations(organization_id: int) -> Response:
+    query = inputs.parse(inputs.InvitationQuery, request.args.to_dict())
+    status = InvitationStatus(query.status) if query.status else None
+    found = invitations.list_invitations(actor(), organization_id, status)
+    return respond(list[invitations.Invitation], found)
+
+
+@bp.delete(f"/organizations/{ORG}/invitations/<id:invitation_id>")
+def revoke_invitation(organization_id: int, invitation_id: int) -> Response:
+    invitations.revoke(actor(), organization_id, invitation_id, via=Via.API)
+    return no_content()
+
+
+@bp.post(f"/organizations/{ORG}/invitations/<id:invitation_id>/resend")
+def resend_invitation(organization_id: int, invitation_id: int) -> Response:
+    sent = invitations.resend(actor(), organization_id, invitation_id, via=Via.API)
+    return respond(invitations.Invitation, sent)
 
 
 @bp.get("/openapi.json")

@@ -35,3 +35,4 @@ class Problem(BaseModel):
         default=None, description="Field errors, for 400 answers."
     )
     user_ids: list[int] | None = Field(default=None, description="The offending user ids.")
+    emails: list[str] | None = Field(default=None, description="The offending email addresses.")

@@ -21,9 +21,10 @@ AUDIT_PAGE_NUMBER_MAX = 1_000_000
 
 @dataclass(frozen=True)
 class TargetChange:
-    """One member touched by a change: who, and the role / state before and after."""
+    """One member touched by a change: who, and the role / state before and after. An
+    invitation's address has no user yet (``user_id`` None)."""
 
-    user_id: int
+    user_id: int | None
     email: str | None
     old_role: Role | None = None
     new_role: Role | None = None

@@ -26,12 +26,14 @@ class DomainError(Exception):
         *,
         code: str | None = None,
         user_ids: Iterable[int] | None = None,
+        emails: Iterable[str] | None = None,
         errors: Iterable[FieldError] | None = None,
     ) -> None:
         self.message = message or self.default_message
         if code:
             self.code = code
         self.user_ids = sorted(user_ids) if user_ids is not None else None
+        self.emails = sorted(emails) if emails is not None else None
         self.errors = list(errors or [])
         super().__init__(self.message)
 
@@ -103,8 +105,48 @@ class UnknownEmails(UnprocessableIds):
     default_message = "No user has some of these email addresses."
 
     def __init__(self, emails: Iterable[str], message: str | None = None) -> None:
-        self.emails = sorted(emails)
-        super().__init__(message or f"{self.default_message} ({', '.join(self.emails)})")
+        listed = sorted(emails)
+        super().__init__(message or f"{self.default_message} ({', '.join(listed)})", emails=listed)
+
+
+class MalformedEmails(InvalidInput):
+    """Addresses that are not addresses (400, listed in ``emails``)."""
+
+    code = "malformed_emails"
+    default_message = "Some of these are not email addresses."
+
+
+class AlreadyInvited(Conflict):
+    """Addresses already members or already invited (409, listed in ``emails``)."""
+
+    code = "already_invited"
+    default_message = "Some of these addresses are already members or already invited."
+
+
+class NotPending(Conflict):
+    code = "invitation_not_pending"
+    default_message = "This invitation is no longer pending."
+
+
+class InvitationGone(DomainError):
+    """An invitation link that was used, revoked, expired, or whose organization is gone."""
+
+    code = "invitation_gone"
+    default_message = "This invitation can no longer be used."
+
+
+class WrongInvitee(Forbidden):
+    """Signed in as someone other than the invited address."""
+
+    code = "wrong_invitee"
+    default_message = "This invitation was sent to another email address."
+
+
+class Unverified(Conflict):
+    """An account whose address is not verified yet cannot accept an invitation."""
+
+    code = "email_unverified"
+    default_message = "Verify your email address first: we sent you a link."
 
 
 class AuthenticationFailed(DomainError):

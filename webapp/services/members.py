@@ -101,7 +101,7 @@ def _check_flag(value: object) -> bool:
     return value
 
 
-def _counter_deltas(
+def counter_deltas(
     before: Iterable[tuple[Role, bool]], after: Iterable[tuple[Role, bool]]
 ) -> dict[str, int]:
     """How the organization's counters move when memberships ``before`` become ``after``."""
@@ -140,11 +140,10 @@ def _account_after(
     )
 
 
-def resolve_emails(actor: User, org_id: int, emails: Iterable[str]) -> list[int]:
-    """The ids of the users with these addresses (any case), to add them as members.
+def sort_emails(actor: User, org_id: int, emails: Iterable[str]) -> tuple[list[int], list[str]]:
+    """The ids of the users with these addresses (any case), and the addresses no user has.
 
-    Needs MANAGE_MEMBERS, so nobody else learns which addresses have accounts. UnknownEmails
-    lists the addresses no user has.
+    Needs MANAGE_MEMBERS, so nobody else learns which addresses have accounts.
     """
     require(actor, org_id, Action.MANAGE_MEMBERS)
     wanted = {email_address(e) for e in emails}
@@ -155,10 +154,16 @@ def resolve_emails(actor: User, org_id: int, emails: Iterable[str]) -> list[int]
     found = dict(
         db.session.execute(select(User.email, User.id).where(User.email.in_(wanted))).all()
     )
-    unknown = wanted - found.keys()
+    return sorted(found.values()), sorted(wanted - found.keys())
+
+
+def resolve_emails(actor: User, org_id: int, emails: Iterable[str]) -> list[int]:
+    """The ids of the users with these addresses, to add them as members; UnknownEmails lists
+    the addresses no user has (see ``sort_emails``)."""
+    ids, unknown = sort_emails(actor, org_id, emails)
     if unknown:
         raise UnknownEmails(unknown)
-    return sorted(found.values())
+    return ids
 
 
 def add_members(
@@ -212,7 +217,7 @@ def add_members(
                 for u in users
             ],
         )
-        deltas = _counter_deltas([], [(role, is_active)] * len(users))
+        deltas = counter_deltas([], [(role, is_active)] * len(users))
         apply_counter_deltas(
             org, deltas, now, joins_after(org.joins_by_day, now, joined=len(users))
         )
@@ -279,7 +284,7 @@ def update_members(
             )
             if _touches_active_owner(changed):
                 check_has_active_owner(org_id)
-            deltas = _counter_deltas(
+            deltas = counter_deltas(
                 [(s.role, s.is_active) for s in changed], [after[s.user_id] for s in changed]
             )
             apply_counter_deltas(org, deltas, now)
@@ -349,7 +354,7 @@ def _apply_removal(
     if _touches_active_owner(states):
         check_has_active_owner(org.id)
     now = utcnow()
-    deltas = _counter_deltas([(s.role, s.is_active) for s in states], [])
+    deltas = counter_deltas([(s.role, s.is_active) for s in states], [])
     joins = joins_after(org.joins_by_day, now, left=[s.created_at for s in states])
     apply_counter_deltas(org, deltas, now, joins)
     audit.record(

@@ -12,7 +12,16 @@ from pydantic import Field
 from sqlalchemy import Select, delete, func, select, update
 
 from webapp.extensions import db
-from webapp.models import Membership, Organization, Role, User, Via, utcnow
+from webapp.models import (
+    Invitation,
+    InvitationStatus,
+    Membership,
+    Organization,
+    Role,
+    User,
+    Via,
+    utcnow,
+)
 from webapp.models.tables import ACTIVE_OWNER_ROW, ORG_NAME_MAX
 from webapp.services import audit
 from webapp.services.errors import Forbidden, LastOwner
@@ -312,11 +321,13 @@ def get_summary(actor: User, org_id: int) -> list[Metric]:
     """Member counts by state and role, active owners, and recent joins.
 
     Needs VIEW_SUMMARY (OWNER, ADMIN, ACCOUNTING). Counters and the org's joins per day answer
-    most of it; one statement counts the active owners (on their partial index) and the joins
-    of the first, partly covered day of the 30-day window (at most one day's joins).
+    most of it; one statement counts the active owners (on their partial index), the joins
+    of the first, partly covered day of the 30-day window (at most one day's joins), and the
+    pending invitations not yet expired.
     """
     org, _ = require(actor, org_id, Action.VIEW_SUMMARY)
-    since = utcnow() - timedelta(days=RECENT_DAYS)
+    now = utcnow()
+    since = now - timedelta(days=RECENT_DAYS)
     first_full_day = datetime.combine(since.date() + timedelta(days=1), time(), UTC)
     owners = active_owners([org_id]).with_only_columns(func.count()).group_by(None)
     joined_in_first_day = (
@@ -328,8 +339,21 @@ def get_summary(actor: User, org_id: int) -> list[Metric]:
             Membership.created_at < first_full_day,
         )
     )
-    owner_count, joined = db.session.execute(
-        select(owners.scalar_subquery(), joined_in_first_day.scalar_subquery())
+    pending = (
+        select(func.count())
+        .select_from(Invitation)
+        .where(
+            Invitation.organization_id == org_id,
+            Invitation.status == InvitationStatus.PENDING,
+            Invitation.expires_at > now,
+        )
+    )
+    owner_count, joined, invitations_pending = db.session.execute(
+        select(
+            owners.scalar_subquery(),
+            joined_in_first_day.scalar_subquery(),
+            pending.scalar_subquery(),
+        )
     ).one()
     joined += sum(n for day, n in org.joins_by_day.items() if day >= _day(first_full_day))
     metrics = [
@@ -343,6 +367,7 @@ def get_summary(actor: User, org_id: int) -> list[Metric]:
     ]
     metrics.append(Metric("owners_active", "Active owners", owner_count))
     metrics.append(Metric("joined_last_30_days", "Joined in the last 30 days", joined))
+    metrics.append(Metric("invitations_pending", "Pending invitations", invitations_pending))
     return metrics
 
 

@@ -53,6 +53,27 @@ class SignupForm(FlaskForm):
     )
 
 
+class InvitationSignupForm(FlaskForm):
+    """Sign-up from an invitation link: the address is the invitation's."""
+
+    name = StringField("Name", render_kw=_hint(NAME_MAX, required=True))
+    password = PasswordField(
+        "Password (10 characters or more)", render_kw=_hint(PASSWORD_MAX, required=True)
+    )
+
+
+class InviteForm(FlaskForm):
+    emails = TextAreaField(
+        "Email addresses",
+        description="Separate them with commas or new lines; up to 1,000.",
+        render_kw={"required": True},
+    )
+    role = SelectField("Role", choices=ROLE_CHOICES, default=ADD_ROLE_DEFAULT.name)
+
+    def addresses(self) -> list[str]:
+        return inputs.split_emails(self.emails.data or "")
+
+
 class CreateOrganizationForm(FlaskForm):
     organization_name = StringField("Organization name", render_kw={"required": True})
 

@@ -19,8 +19,8 @@ from werkzeug.wrappers import Response
 from webapp import inputs
 from webapp.inputs import DashboardMemberQuery, MemberQuery
 from webapp.models import Role, Via
-from webapp.services import member_list, members, organizations
-from webapp.services.errors import DomainError, InvalidInput, NotMembers
+from webapp.services import invitations, member_list, members, organizations
+from webapp.services.errors import DomainError, InvalidInput, NotMembers, UnknownEmails
 from webapp.services.member_list import Member, MemberPage
 from webapp.services.organizations import Account
 from webapp.services.permissions import (
@@ -42,6 +42,7 @@ from webapp.web.forms import (
     query_args,
 )
 from webapp.web.htmx import is_htmx, render
+from webapp.web.invitations import invited_message
 from webapp.web.orgs import me
 
 COLUMNS = [
@@ -341,36 +342,77 @@ def _apply(org_id: int, body: inputs.MemberIds) -> tuple[str, Account | None]:
     return (f"Activated {n}." if changes["is_active"] else f"Suspended {n}."), account
 
 
+def _role(text: str | None) -> Role | None:
+    if text is None:
+        return None
+    try:
+        return Role.parse(text)
+    except ValueError as error:
+        raise InvalidInput.field("role", str(error)) from None
+
+
 @bp.post("/orgs/<id:org_id>/members/add")
 @login_required
 def add(org_id: int) -> Response:
-    """Add by pasted emails and/or user ids: all of them, or none when any is refused."""
+    """Add by pasted emails and/or user ids: all of them, or none when any is refused.
+
+    Addresses with no account are offered as invitations in the same form ("3 of these have no
+    account: invite them?"); sent again with ``invite_unknown``, those are invited with the
+    chosen role and the others added.
+    """
     query = _query()
     form = AddMembersForm()
     status = 200
+    invite_unknown = request.form.get("invite_unknown") == "1"
+    made: invitations.Invited | None = None
+    added = 0
     try:
         emails, ids = parse_entries(form.entries.data or "")
+        unknown: list[str] = []
         if emails:
-            ids += members.resolve_emails(me(), org_id, emails)
+            known, unknown = members.sort_emails(me(), org_id, emails)
+            ids += known
+            if unknown and not invite_unknown:
+                raise UnknownEmails(unknown)
         given = _changes(request.form, ("role",))
         if form.suspended.data:
             given["is_active"] = "false"
-        body = inputs.parse(inputs.AddMembers, {"user_ids": ids, **given})
-        account = members.add_members(me(), org_id, body.user_ids, via=Via.WEB, **body.given())
+        if unknown:
+            role = _role(given.get("role")) or inputs.service_default(invitations.invite, "role")
+            made = invitations.invite(me(), org_id, unknown, role, via=Via.WEB)
+        account = None
+        if ids:
+            body = inputs.parse(inputs.AddMembers, {"user_ids": ids, **given})
+            account = members.add_members(me(), org_id, body.user_ids, via=Via.WEB, **body.given())
+            added = len(body.user_ids)
+    except UnknownEmails as error:
+        status = in_place(error)  # the form offers to invite them instead
+        form.unknown_emails = error.emails  # type: ignore[attr-defined]
     except DomainError as error:
         status = attach_to_form(form, error)
         form.refused_ids = error.user_ids  # type: ignore[attr-defined]
+        if made is not None:  # the invitations went out; the additions did not
+            flash(invited_message(made), "warning" if made.mail_failures else "success")
     else:
-        added = len(body.user_ids)
-        flash(
-            f"Added {added:,} member{'s' if added != 1 else ''}; "
-            f"{account.organization_name} now has {account.member_count:,}.",
-            "success",
-        )
+        said = []
+        if added:
+            said.append(
+                f"Added {added:,} member{'s' if added != 1 else ''}; "
+                f"{account.organization_name if account else ''} now has "
+                f"{account.member_count if account else 0:,}."
+            )
+        if made is not None:
+            said.append(invited_message(made))
+        flash(" ".join(said), "warning" if made and made.mail_failures else "success")
         if not is_htmx():
             return redirect(_list_url(org_id, query))
         response = _members_page(
-            org_id, query, account=account, partial="members/_add_form.html", added=added
+            org_id,
+            query,
+            account=account,
+            partial="members/_add_form.html",
+            added=added,
+            invited=len(made.invitations) if made else 0,
         )
         response.headers["HX-Trigger"] = "members-changed"
         return response
