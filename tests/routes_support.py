@@ -312,6 +312,11 @@ ROUTES: list[Route] = [
         form={"name": "New Person", "email": SIGNUP_EMAIL, "password": PASSWORD},
         effect=signed_up,
     ),
+    R("web.signup_sent", "GET", PUBLIC, 200),
+    R("web.verify", "GET", PUBLIC, 200, params={"token": "a-link-from-a-mail"}),
+    # A link that is not valid any more is 410 for anyone, and changes nothing.
+    R("web.verify_confirm", "POST", PUBLIC, 410, params={"token": "not-a-valid-link"}),
+    R("web.outbox", "GET", PUBLIC, 200),  # development only (404 in production)
     R("api.openapi_document", "GET", PUBLIC, 200),
     R("api.docs", "GET", PUBLIC, 200),
     R("health.healthz", "GET", PUBLIC, 200),

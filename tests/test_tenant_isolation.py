@@ -24,8 +24,10 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from sqlalchemy import update
 
-from webapp.models import Role, User, Via
+from webapp.extensions import db
+from webapp.models import Invitation, Role, User, Via
 from webapp.services import invitations, members, organizations, tokens, users
 from webapp.services.member_list import SORT_KEYS
 
@@ -72,6 +74,10 @@ class Side:
     token_id: int = 0
     token_text: str = ""
     invitation_id: int = 0
+
+    @property
+    def invitation_token(self) -> str:
+        return f"{self.tag}-invitation-link-0123456789abcdef"
 
     @property
     def invitees(self) -> list[str]:
@@ -161,6 +167,13 @@ def build_pair() -> Pair:
         members.leave_organization(people["leaver"], side.org_id, via=Via.CLI)
         made = invitations.invite(owner, side.org_id, side.invitees, Role.ADMIN, via=Via.CLI)
         side.invitation_id = made.invitations[0].id
+        # A link the scan can open (the mailed one is random).
+        db.session.execute(
+            update(Invitation)
+            .where(Invitation.id == side.invitation_id)
+            .values(token_hash=invitations.hash_token(side.invitation_token))
+        )
+        db.session.commit()
     # B is bigger than A in every count, so a number read from the wrong organization shows.
     crowd = users.create_users(
         [(f"{B_TAG}.crowd{n}@{B_TAG}.example", f"{b.title} Crowd {n}") for n in range(B_EXTRA)],
@@ -225,6 +238,7 @@ def url_arguments(pair: Pair) -> dict[str, Any]:
         "user_id": a.people["contributor"].id,
         "token_id": a.token_id,
         "invitation_id": a.invitation_id,
+        "token": a.invitation_token,
         "user_ids": ",".join(str(u.id) for u in a.current()),
         "filename": "app.css",
     }

@@ -14,9 +14,9 @@ from flask import Flask, current_app, request
 from limits import RateLimitItem, parse_many
 
 from webapp.extensions import limiter, login_manager
-from webapp.models import User, Via
+from webapp.models import User
 from webapp.services import tokens, users
-from webapp.services.errors import AuthenticationFailed, TooManyAttempts
+from webapp.services.errors import AuthenticationFailed, TooManyAttempts, Unverified
 
 
 @dataclass(frozen=True)
@@ -98,22 +98,30 @@ def sign_in_with_password(email: str, password: str) -> User:
     LOGIN_PER_ADDRESS.check(client_address())
     LOGIN_PER_EMAIL.check(email_key)
     try:
-        return users.authenticate(email, password)
+        user = users.authenticate(email, password)
     except AuthenticationFailed:
         LOGIN_PER_ADDRESS.hit(client_address())
         LOGIN_PER_EMAIL.hit(email_key)
         raise
+    if not user.is_verified:
+        # Only whoever knows the password learns this; the link goes to the address.
+        users.resend_verification(user)
+        raise Unverified(
+            "Confirm your address first: we sent a new link to it. Open it to finish signing up."
+        )
+    return user
 
 
-def sign_up(email: str, name: str, password: str) -> User:
-    """Create an account from the sign-up form, under the per-address sign-up limit.
+def sign_up(email: str, name: str, password: str) -> None:
+    """Sign up from the form, under the per-address sign-up limit (``users.sign_up``: the answer
+    is the same whether or not the address is taken; the mail says the rest).
 
     Every attempt counts, a taken address as much as a new account: otherwise sign-up would be
-    an unthrottled way to learn which addresses have accounts, or to make accounts in bulk.
-    Raises TooManyAttempts past the limit (nothing is created), else what ``create_user`` does.
+    a fast way to make accounts in bulk or to spray mail. Raises TooManyAttempts past the
+    limit (nothing happens), else what ``users.sign_up`` does.
     """
     SIGNUP_PER_ADDRESS.take(client_address())
-    return users.create_user(email, name, password, via=Via.WEB)
+    users.sign_up(email, name, password)
 
 
 def bearer_token() -> str | None:

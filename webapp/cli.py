@@ -191,6 +191,11 @@ def demo(members: int) -> None:
         )
         for email, role in demo_service.DEMO_SIGN_INS:
             click.echo(f"  {email:<28} {role}", err=True)
+    from flask import current_app
+
+    from webapp import mail
+
+    click.echo(mail.describe(current_app) + ".", err=True)
 
 
 @click.command("serve")
@@ -226,8 +231,8 @@ def serve(bind: str, workers: int | None, threads: int) -> None:
     """
     os.environ.setdefault("ROSTER_ENV", "production")
 
-    from webapp import create_app, serving
-    from webapp.config import ConfigError
+    from webapp import create_app, mail, serving
+    from webapp.config import ConfigError, signup_policy
 
     try:
         application = create_app()
@@ -280,6 +285,18 @@ def serve(bind: str, workers: int | None, threads: int) -> None:
             "proxy's address, and shares its per-address limits.",
             err=True,
         )
+    click.echo(mail.describe(application) + ".", err=True)
+    policy, domains = signup_policy(application.config["ROSTER_SIGNUP"])
+    click.echo(
+        "Sign-up: "
+        + {
+            "open": "open to anyone, with a verified address (ROSTER_SIGNUP=open).",
+            "invite": "only through an invitation link (ROSTER_SIGNUP=invite).",
+            "domains": f"open to addresses at {', '.join(domains)} (ROSTER_SIGNUP=domains:...).",
+        }[policy],
+        err=True,
+    )
+    click.echo(f"Links in mails start with {application.config['ROSTER_BASE_URL']}.", err=True)
     click.echo(
         f"Serving Roster on http://{bind} with {workers} worker{'s' if workers > 1 else ''} "
         f"of {threads} thread{'s' if threads > 1 else ''}.",

@@ -47,6 +47,28 @@ def _secret_key(instance_path: Path, production: bool) -> str:
     return key
 
 
+SIGNUP_POLICIES = ("open", "invite", "domains:")
+
+
+def signup_policy(text: str) -> tuple[str, tuple[str, ...]]:
+    """``ROSTER_SIGNUP`` read: ("open", ()), ("invite", ()) or ("domains", ("a.org", ...))."""
+    value = text.strip().lower()
+    if value in ("open", "invite"):
+        return value, ()
+    if value.startswith("domains:"):
+        domains = tuple(d.strip().lstrip("@") for d in value.removeprefix("domains:").split(","))
+        if domains and all(d and "." in d and "@" not in d for d in domains):
+            return "domains", domains
+    raise ConfigError(
+        f"ROSTER_SIGNUP must be open, invite or domains:example.com,example.org (not {text!r})"
+    )
+
+
+def _checked_signup(text: str) -> str:
+    signup_policy(text)  # refuse a policy nobody can read at start, not at the first sign-up
+    return text
+
+
 def from_environment(instance_path: Path) -> dict[str, Any]:
     """Build the Flask config from ROSTER_* environment variables."""
     instance_path.mkdir(parents=True, exist_ok=True)
@@ -88,6 +110,9 @@ def from_environment(instance_path: Path) -> dict[str, Any]:
         "ROSTER_SMTP_URL": os.environ.get("ROSTER_SMTP_URL") or None,
         "ROSTER_MAIL_FROM": os.environ.get("ROSTER_MAIL_FROM", "Roster <roster@localhost>"),
         "ROSTER_BASE_URL": base_url.rstrip("/"),
+        # Who may sign up (DESIGN §8): open, invite (only through an invitation link), or
+        # domains:a.org,b.org. Read by services.users.signup_policy.
+        "ROSTER_SIGNUP": _checked_signup(os.environ.get("ROSTER_SIGNUP", "open")),
         # Invitation mails per organization: an organization cannot be used to spray mail.
         "ROSTER_MAIL_LIMIT_PER_ORG": os.environ.get(
             "ROSTER_MAIL_LIMIT_PER_ORG", "1000 per hour;3000 per day"

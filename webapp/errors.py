@@ -26,6 +26,7 @@ from webapp.services.errors import (
     DomainError,
     Forbidden,
     InvalidInput,
+    InvalidLink,
     InvitationGone,
     NotFound,
     TooManyAttempts,
@@ -39,6 +40,7 @@ STATUS: list[tuple[type[DomainError], int]] = [
     (Forbidden, 403),
     (NotFound, 404),
     (InvitationGone, 410),  # a used, revoked or expired invitation link
+    (InvalidLink, 410),  # a mailed link (verification, reset) used, expired or altered
     (Conflict, 409),  # LastOwner, AlreadyMembers, EmailTaken
     (UnprocessableIds, 422),  # UnknownUsers, NotMembers, UnknownEmails
     (TooManyAttempts, 429),

@@ -35,7 +35,7 @@ log = logging.getLogger("roster.mail")
 
 mail = Mail()
 
-OUTBOX_BACKEND = "webapp.mail.OutboxBackend"
+OUTBOX_BACKEND = "webapp.mail.OutboxEmailBackend"  # Flask-Mailman wants the EmailBackend suffix
 SMTP_TIMEOUT = 10  # seconds: a send that hangs must not hold a request for long
 ERROR_MAX = 300  # what is kept of a failure (webapp.models.tables.INVITATION_ERROR_MAX)
 
@@ -74,11 +74,11 @@ def describe(app: Flask) -> str:
     """Where mail goes, for ``roster serve`` and ``roster run`` to say at start."""
     if app.config["MAIL_BACKEND"] == OUTBOX_BACKEND:
         if app.config["ROSTER_ENV"] == "development":
-            return "mail: no ROSTER_SMTP_URL; mails go to the log and to /dev/outbox"
-        return "mail: no ROSTER_SMTP_URL; mails go to the log only (nobody receives them)"
+            return "Mail: no ROSTER_SMTP_URL; mails go to the log and to /dev/outbox"
+        return "Mail: no ROSTER_SMTP_URL; mails go to the log only (nobody receives them)"
     how = "smtps" if app.config["MAIL_USE_SSL"] else "smtp"
     tls = " with STARTTLS" if app.config["MAIL_USE_TLS"] else ""
-    return f"mail: {how}://{app.config['MAIL_SERVER']}:{app.config['MAIL_PORT']}{tls}"
+    return f"Mail: {how}://{app.config['MAIL_SERVER']}:{app.config['MAIL_PORT']}{tls}"
 
 
 # -- composing --------------------------------------------------------------------------------
@@ -180,7 +180,7 @@ def outbox_dir() -> Path:
     return Path(configured) if configured else Path(current_app.instance_path) / "outbox"
 
 
-class OutboxBackend(BaseEmailBackend):
+class OutboxEmailBackend(BaseEmailBackend):
     """Flask-Mailman backend without a server: each mail to the log (its plain text), and in
     development also to ``instance/outbox/<time>-<id>.eml`` for ``/dev/outbox``."""
 

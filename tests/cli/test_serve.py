@@ -251,6 +251,28 @@ def test_serve_answers_with_gunicorn(server):
 
 
 @pytest.mark.parametrize(
+    ("setting", "said"),
+    [
+        ({"ROSTER_SIGNUP": "closed"}, "ROSTER_SIGNUP must be open, invite or domains:"),
+        ({"ROSTER_SIGNUP": "domains:"}, "ROSTER_SIGNUP must be open, invite or domains:"),
+        ({"ROSTER_SMTP_URL": "http://mail.example"}, "ROSTER_SMTP_URL must look like"),
+    ],
+)
+def test_serve_refuses_mail_and_sign_up_settings_it_cannot_read(tmp_path, setting, said):
+    result = subprocess.run(
+        [ROSTER, "serve", "--bind", f"127.0.0.1:{_free_port()}", "--workers", "1"],
+        env=serve_env(
+            f"sqlite:///{tmp_path / 'serve.db'}", ROSTER_SECRET_KEY=SECRET_KEY, **setting
+        ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert said in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
     ("args", "extra"),
     [(["--workers", "2"], {}), ([], {"ROSTER_WORKERS": "3"})],
     ids=["option", "environment"],
@@ -282,6 +304,9 @@ def test_serve_picks_the_workers_and_says_how_limits_hold(request, which):
     log = served.stderr()
     assert f"with {expected} worker{'s' if expected > 1 else ''} of 8 threads" in log
     assert log.count("Booting worker") == expected
+    assert "Mail: no ROSTER_SMTP_URL; mails go to the log only (nobody receives them)." in log
+    assert "Sign-up: open to anyone, with a verified address (ROSTER_SIGNUP=open)." in log
+    assert "Links in mails start with http://localhost." in log
     if redis:
         assert f"Rate limits: in Redis at {REDIS_URL}, shared" in log
     else:

@@ -92,7 +92,12 @@ class UnprocessableIds(DomainError):
 
 class UnknownUsers(UnprocessableIds):
     code = "unknown_users"
-    default_message = "Some of these users do not exist."
+    # One answer for an id nobody has and for an account whose address is not verified yet, so
+    # that ids cannot be mapped to accounts by trying them (DESIGN §8).
+    default_message = (
+        "Some of these ids are not accounts that can be added (no such user, or an address "
+        "not verified yet)."
+    )
 
 
 class NotMembers(UnprocessableIds):
@@ -147,6 +152,18 @@ class Unverified(Conflict):
 
     code = "email_unverified"
     default_message = "Verify your email address first: we sent you a link."
+
+
+class SignupClosed(Forbidden):
+    code = "signup_closed"
+    default_message = "Sign-up is by invitation only: ask an organization owner to invite you."
+
+
+class InvalidLink(DomainError):
+    """A mailed link that is malformed, expired, already used or no longer matches."""
+
+    code = "invalid_link"
+    default_message = "This link is not valid any more. Ask for a new one."
 
 
 class AuthenticationFailed(DomainError):

@@ -151,8 +151,14 @@ def sort_emails(actor: User, org_id: int, emails: Iterable[str]) -> tuple[list[i
         raise InvalidInput.field("emails", "must name at least one address")
     if len(wanted) > USER_IDS_MAX:
         raise InvalidInput.field("emails", f"must name at most {USER_IDS_MAX:,} addresses")
+    # An account whose address is not verified counts as no account: it is invited instead,
+    # and accepting needs the address verified (DESIGN §8).
     found = dict(
-        db.session.execute(select(User.email, User.id).where(User.email.in_(wanted))).all()
+        db.session.execute(
+            select(User.email, User.id).where(
+                User.email.in_(wanted), User.email_verified_at.is_not(None)
+            )
+        ).all()
     )
     return sorted(found.values()), sorted(wanted - found.keys())
 
@@ -178,7 +184,8 @@ def add_members(
     """Add existing users as members, all or none; as active VIEWERs unless told otherwise.
 
     Needs MANAGE_MEMBERS, and MANAGE_OWNERS to add owners. Raises UnknownUsers (ids of no
-    user) or AlreadyMembers (ids already in the organization), and changes nothing then.
+    user, or of an account whose address is not verified) or AlreadyMembers (ids already in the
+    organization), and changes nothing then.
     """
     ids = check_user_ids(user_ids)
     role, is_active = _check_role(role), _check_flag(is_active)
@@ -192,8 +199,9 @@ def add_members(
                 Membership,
                 and_(Membership.user_id == User.id, Membership.organization_id == org_id),
             )
-            .where(ids_in(User.id, ids))
+            .where(ids_in(User.id, ids), User.email_verified_at.is_not(None))
         ).all()
+        # An unverified account is answered as an unknown id: ids cannot be mapped by trying.
         unknown = set(ids) - {u.id for u in users}
         if unknown:
             raise UnknownUsers(user_ids=unknown)

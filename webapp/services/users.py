@@ -2,22 +2,35 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 from collections.abc import Sequence
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from webapp import mail
+from webapp.config import signup_policy as config_signup_policy
 from webapp.extensions import db
 from webapp.models import Membership, Role, User, Via, utcnow
 from webapp.services import audit
-from webapp.services.errors import AuthenticationFailed, EmailTaken, InvalidInput, LastOwner
+from webapp.services.errors import (
+    AuthenticationFailed,
+    EmailTaken,
+    InvalidInput,
+    InvalidLink,
+    LastOwner,
+    SignupClosed,
+)
 from webapp.services.organizations import active_owners
 from webapp.services.transactions import lock_organizations, write_transaction
-from webapp.services.values import email_address, password, person_name
+from webapp.services.values import email_address, is_id, password, person_name
 
 # argon2id with argon2-cffi's defaults (RFC 9106 low-memory profile). Tests swap in a cheap one.
 password_hasher = PasswordHasher()
@@ -51,6 +64,7 @@ def create_user(
     password_hash = (
         password_hasher.hash(password(password_text)) if password_text is not None else None
     )
+    now = utcnow()
     try:
         with write_transaction():
             if db.session.scalar(select(User.id).where(User.email == email)) is not None:
@@ -60,7 +74,10 @@ def create_user(
                 name=name,
                 password_hash=password_hash,
                 session_token=_new_session_token(),
-                email_verified_at=utcnow() if verified else None,
+                created_at=now,
+                updated_at=now,
+                # Verified as it is made: the same instant (migration 0005 backfills so too).
+                email_verified_at=now if verified else None,
             )
             db.session.add(user)
             db.session.flush()
@@ -74,6 +91,145 @@ def create_user(
     except IntegrityError:  # the same address, created by a concurrent request
         raise EmailTaken() from None
     return user
+
+
+# -- sign-up with a verified address (DESIGN §8) ---------------------------------------------
+
+VERIFY_SALT = "roster-verify-email"
+VERIFY_MAX_AGE = 3 * 24 * 3600  # seconds a verification link works
+
+
+def signup_policy() -> tuple[str, tuple[str, ...]]:
+    """Who may sign up: ("open", ()), ("invite", ()) or ("domains", (...)) (ROSTER_SIGNUP)."""
+    return config_signup_policy(current_app.config["ROSTER_SIGNUP"])
+
+
+def _check_policy(email: str) -> None:
+    policy, domains = signup_policy()
+    if policy == "invite":
+        raise SignupClosed()
+    if policy == "domains" and email.rpartition("@")[2] not in domains:
+        raise InvalidInput.field(
+            "email", "sign-up is open to addresses at " + ", ".join(domains) + " only"
+        )
+
+
+def _fingerprint(user: User) -> str:
+    """Changes whenever the password does: an earlier link stops working."""
+    return hashlib.sha256((user.password_hash or "").encode()).hexdigest()[:16]
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=VERIFY_SALT)
+
+
+def verification_link(user: User) -> str:
+    token = _serializer().dumps([user.id, user.email, _fingerprint(user)])
+    return mail.link(f"/verify/{token}")
+
+
+def sign_up(email: str, name: str, password_text: str) -> None:
+    """Sign up from the form: the answer is the same whether or not the address is taken.
+
+    A new address gets an unverified account and a mailed link that verifies it and signs in
+    (``verify_email``). A verified account's address gets a note that someone tried to sign up
+    with it, and nothing changes. An unverified account's address (someone signed up and never
+    verified, perhaps not its owner) gets its name and password replaced and a fresh link: only
+    the mailbox's owner can use it, and every earlier link dies with the old password.
+    Raises InvalidInput (bad values, a domain the policy does not take), SignupClosed.
+    """
+    address = email_address(email)
+    name = person_name(name)
+    password_hash = password_hasher.hash(password(password_text))
+    _check_policy(address)
+    sent: list[Any]
+    with write_transaction():
+        user = db.session.scalar(
+            select(User).where(User.email == address).execution_options(populate_existing=True)
+        )
+        if user is not None and user.is_verified:
+            sent = [
+                mail.compose(
+                    address,
+                    "Someone tried to sign up to Roster with your address",
+                    "signup_taken",
+                    user=user,
+                    login=mail.link("/login"),
+                    reset=mail.link("/password/forgot"),
+                )
+            ]
+        else:
+            if user is None:
+                user = User(email=address, session_token=_new_session_token())
+                db.session.add(user)
+            user.name = name
+            user.password_hash = password_hash
+            user.session_token = _new_session_token()
+            db.session.flush()
+            audit.record(
+                "user.signup",
+                actor=user,
+                via=Via.WEB,
+                org=None,
+                targets=[audit.TargetChange(user.id, user.email)],
+            )
+            sent = [
+                mail.compose(
+                    address,
+                    "Confirm your address to finish signing up to Roster",
+                    "verify",
+                    user=user,
+                    link=verification_link(user),
+                    hours=VERIFY_MAX_AGE // 3600,
+                )
+            ]
+    mail.send(sent)
+
+
+def verify_email(token: str) -> User:
+    """The account a verification link names, now verified; InvalidLink for a link that is
+    malformed, expired, used, or made before the password changed."""
+    try:
+        user_id, address, fingerprint = _serializer().loads(token, max_age=VERIFY_MAX_AGE)
+    except (BadSignature, ValueError, TypeError):
+        raise InvalidLink() from None
+    with write_transaction():
+        user = db.session.get(User, user_id, populate_existing=True) if is_id(user_id) else None
+        if (
+            user is None
+            or not user.is_active
+            or user.email != address
+            or user.is_verified
+            or _fingerprint(user) != fingerprint
+        ):
+            raise InvalidLink("This link is not valid any more: sign in, or sign up again.")
+        user.email_verified_at = utcnow()
+        audit.record(
+            "user.verify",
+            actor=user,
+            via=Via.WEB,
+            org=None,
+            targets=[audit.TargetChange(user.id, user.email)],
+        )
+    return user
+
+
+def resend_verification(user: User) -> None:
+    """Mail an unverified account a fresh link (signing in before verifying does)."""
+    if user.is_verified:
+        return
+    mail.send(
+        [
+            mail.compose(
+                user.email,
+                "Confirm your address to finish signing up to Roster",
+                "verify",
+                user=user,
+                link=verification_link(user),
+                hours=VERIFY_MAX_AGE // 3600,
+            )
+        ]
+    )
 
 
 def create_users(people: Sequence[tuple[str, str]], *, via: Via) -> list[int]:

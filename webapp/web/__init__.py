@@ -37,6 +37,6 @@ def _globals() -> dict[str, Any]:
 
 
 def init_app(app: Flask) -> None:
-    from webapp.web import accounts, htmx, invitations, members, orgs, tokens  # noqa: F401
+    from webapp.web import accounts, dev, htmx, invitations, members, orgs, tokens  # noqa: F401
 
     app.register_blueprint(bp)

@@ -10,7 +10,14 @@ from werkzeug.wrappers import Response
 
 from webapp import auth
 from webapp.services import users
-from webapp.services.errors import AuthenticationFailed, DomainError, TooManyAttempts
+from webapp.services.errors import (
+    AuthenticationFailed,
+    DomainError,
+    InvalidLink,
+    TooManyAttempts,
+    Unverified,
+)
+from webapp.services.values import email_address
 from webapp.web import bp
 from webapp.web.errors import attach_to_form
 from webapp.web.forms import EmptyForm, LoginForm, SignupForm
@@ -43,24 +50,51 @@ def _start_session(user: users.User, welcome: str | None = None) -> Response:
 
 @bp.route("/signup", methods=["GET", "POST"])
 def signup() -> str | Response | tuple[str, int]:
+    """Sign up: the same answer whether or not the address is taken (a mail says the rest)."""
     if current_user.is_authenticated:
         return redirect(url_for("web.my_organizations"))
+    policy, domains = users.signup_policy()
     form = SignupForm()
     status = 400 if form.is_submitted() else 200
+    if policy == "invite":
+        status = 403 if form.is_submitted() else 200
+        return render_template("accounts/signup.html", form=None, closed=True), status
     if form.is_submitted():
         try:
-            user = auth.sign_up(
-                form.email.data or "", form.name.data or "", form.password.data or ""
-            )
+            auth.sign_up(form.email.data or "", form.name.data or "", form.password.data or "")
         except TooManyAttempts as error:
             form.form_errors.append(error.message)
-            body = render_template("accounts/signup.html", form=form)
+            body = render_template("accounts/signup.html", form=form, domains=domains)
             return body, 429, {"Retry-After": str(error.retry_after)}  # type: ignore[return-value]
         except DomainError as error:
             attach_to_form(form, error)
         else:
-            return _start_session(user, "Welcome to Roster. Create your first organization.")
-    return render_template("accounts/signup.html", form=form), status
+            session["signed_up"] = email_address(form.email.data or "")
+            return redirect(url_for("web.signup_sent"))
+    return render_template("accounts/signup.html", form=form, domains=domains), status
+
+
+@bp.get("/signup/sent")
+def signup_sent() -> str:
+    return render_template("accounts/check_inbox.html", email=session.get("signed_up"))
+
+
+@bp.get("/verify/<token>")
+def verify(token: str) -> str:
+    """The mailed link: a button, so that a mail scanner fetching the link verifies nothing."""
+    return render_template("accounts/verify.html", form=EmptyForm(), token=token)
+
+
+@bp.post("/verify/<token>")
+def verify_confirm(token: str) -> Response | tuple[str, int]:
+    form = EmptyForm()
+    if not form.validate_on_submit():
+        return redirect(url_for("web.verify", token=token))
+    try:
+        user = users.verify_email(token)
+    except InvalidLink as error:
+        return render_template("accounts/verify.html", form=None, message=error.message), 410
+    return _start_session(user, "Your address is confirmed. Welcome to Roster.")
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -78,6 +112,9 @@ def login() -> str | Response | tuple[str, int]:
         except AuthenticationFailed as error:
             form.form_errors.append(error.message)
             return render_template("accounts/login.html", form=form), 401
+        except Unverified as error:
+            form.form_errors.append(error.message)
+            return render_template("accounts/login.html", form=form), 403
         return _start_session(user)
     status = 400 if form.is_submitted() else 200
     return render_template("accounts/login.html", form=form), status
