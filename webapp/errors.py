@@ -37,7 +37,7 @@ STATUS: list[tuple[type[DomainError], int]] = [
     (AuthenticationFailed, 401),
     (Forbidden, 403),
     (NotFound, 404),
-    (Conflict, 409),  # LastOwner, AlreadyMembers, EmailTaken
+    (Conflict, 409),  # LastOwner, AlreadyMembers, TargetSuspended, EmailTaken
     (UnprocessableIds, 422),  # UnknownUsers, NotMembers, UnknownEmails
     (TooManyAttempts, 429),
 ]
