@@ -162,6 +162,14 @@ def removed(ref: str) -> Effect:
     return check
 
 
+def transferred(refs: Mapping[str, Any], actor_id: int | None) -> bool:
+    """The target is an active OWNER, and the owner who handed over is now an ADMIN."""
+    me = _membership(refs["org"], actor_id) if actor_id is not None else None
+    return member("target", role=Role.OWNER, active=True)(refs, actor_id) and (
+        me is not None and me.role is Role.ADMIN
+    )
+
+
 def org_created(refs: Mapping[str, Any], actor_id: int | None) -> bool:
     made = db.session.execute(
         select(Membership.role)
@@ -243,7 +251,7 @@ class Route:
 
 VIEW, VIEW_ROLE, VIEW_SUMMARY = Action.VIEW, Action.VIEW_ROLE, Action.VIEW_SUMMARY
 RENAME, DELETE, LEAVE, VIEW_AUDIT = Action.RENAME, Action.DELETE, Action.LEAVE, Action.VIEW_AUDIT
-MANAGE = Action.MANAGE_MEMBERS
+MANAGE, MANAGE_OWNERS = Action.MANAGE_MEMBERS, Action.MANAGE_OWNERS
 R = Route
 
 ROUTES: list[Route] = [
@@ -429,6 +437,14 @@ ROUTES: list[Route] = [
     *(
         R("api.leave_organization", method, org(LEAVE), 200, effect=left)
         for method in ("GET", "POST", "DELETE")
+    ),
+    R(
+        "api.transfer_ownership",
+        "POST",
+        org(MANAGE_OWNERS),
+        200,
+        json={"user_id": Ref("target"), "my_new_role": "ADMIN"},
+        effect=transferred,
     ),
     R("api.get_my_role", "GET", org(VIEW_ROLE), 200),
     R("api.get_summary", "GET", org(VIEW_SUMMARY), 200),
