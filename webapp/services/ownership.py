@@ -139,7 +139,7 @@ def _who(user_id: int | str) -> int | str:
 
 def _member(org_id: int, wanted: int | str) -> Any:
     """The named member's membership and whether their account is active; NotMembers if none."""
-    named = User.email == wanted if isinstance(wanted, str) else User.id == wanted
+    named = User.email == wanted if isinstance(wanted, str) else Membership.user_id == wanted
     row = db.session.execute(
         select(
             Membership.user_id,
