@@ -341,6 +341,18 @@ ROUTES: list[Route] = [
         form={"delete-confirm_name": Ref("org_name")},
         effect=deleted,
     ),
+    R(
+        "web.transfer",
+        "POST",
+        org(MANAGE_OWNERS),
+        302,
+        form={
+            "transfer-user_id": Ref("target"),
+            "transfer-my_new_role": "ADMIN",
+            "transfer-confirmed": "y",
+        },
+        effect=transferred,
+    ),
     R("web.activity", "GET", org(VIEW_AUDIT), 200),
     R("web.leave", "POST", org(LEAVE), 302, effect=left),
     R(
