@@ -317,8 +317,9 @@ def run_transfer_rounds(app, make_user, make_org, add_member, rounds: int = ROUN
         judge_round(report, org.id, people, plan, results)
         for (change, _, _), outcome in zip(plan, results, strict=True):
             by_change[change, outcome.split(":")[0]] += 1
-        if not report.failed:
-            assert _counters(org.id) == _recount(org.id)
+        counters, recount = _counters(org.id), _recount(org.id)
+        if counters != recount:  # the organization's counters went astray
+            report.unexplained.append(f"counters {counters}, memberships {recount}")
     return report, by_change
 
 
