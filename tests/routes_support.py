@@ -164,6 +164,14 @@ def removed(ref: str) -> Effect:
     return check
 
 
+def transferred(refs: Mapping[str, Any], actor_id: int | None) -> bool:
+    """The target is an active OWNER, and the owner who handed over is now an ADMIN."""
+    me = _membership(refs["org"], actor_id) if actor_id is not None else None
+    return member("target", role=Role.OWNER, active=True)(refs, actor_id) and (
+        me is not None and me.role is Role.ADMIN
+    )
+
+
 def org_created(refs: Mapping[str, Any], actor_id: int | None) -> bool:
     made = db.session.execute(
         select(Membership.role)
@@ -286,7 +294,7 @@ class Route:
 
 VIEW, VIEW_ROLE, VIEW_SUMMARY = Action.VIEW, Action.VIEW_ROLE, Action.VIEW_SUMMARY
 RENAME, DELETE, LEAVE, VIEW_AUDIT = Action.RENAME, Action.DELETE, Action.LEAVE, Action.VIEW_AUDIT
-MANAGE = Action.MANAGE_MEMBERS
+MANAGE, MANAGE_OWNERS = Action.MANAGE_MEMBERS, Action.MANAGE_OWNERS
 R = Route
 
 ROUTES: list[Route] = [
@@ -380,6 +388,18 @@ ROUTES: list[Route] = [
         302,
         form={"delete-confirm_name": Ref("org_name")},
         effect=deleted,
+    ),
+    R(
+        "web.transfer",
+        "POST",
+        org(MANAGE_OWNERS),
+        302,
+        form={
+            "transfer-user_id": Ref("target"),
+            "transfer-my_new_role": "ADMIN",
+            "transfer-confirmed": "y",
+        },
+        effect=transferred,
     ),
     R("web.activity", "GET", org(VIEW_AUDIT), 200),
     R("web.leave", "POST", org(LEAVE), 302, effect=left),
@@ -477,6 +497,14 @@ ROUTES: list[Route] = [
     *(
         R("api.leave_organization", method, org(LEAVE), 200, effect=left)
         for method in ("GET", "POST", "DELETE")
+    ),
+    R(
+        "api.transfer_ownership",
+        "POST",
+        org(MANAGE_OWNERS),
+        200,
+        json={"user_id": Ref("target"), "my_new_role": "ADMIN"},
+        effect=transferred,
     ),
     R("api.get_my_role", "GET", org(VIEW_ROLE), 200),
     R("api.get_summary", "GET", org(VIEW_SUMMARY), 200),

@@ -41,7 +41,7 @@ STATUS: list[tuple[type[DomainError], int]] = [
     (NotFound, 404),
     (InvitationGone, 410),  # a used, revoked or expired invitation link
     (InvalidLink, 410),  # a mailed link (verification, reset) used, expired or altered
-    (Conflict, 409),  # LastOwner, AlreadyMembers, EmailTaken
+    (Conflict, 409),  # LastOwner, AlreadyMembers, TargetSuspended, EmailTaken
     (UnprocessableIds, 422),  # UnknownUsers, NotMembers, UnknownEmails
     (TooManyAttempts, 429),
 ]

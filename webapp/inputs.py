@@ -425,6 +425,31 @@ class UpdateMembers(MemberChanges):
     model_config = ConfigDict(json_schema_extra=_role_or_flag)
 
 
+class TransferOwnership(_Body):
+    """The body of ``POST .../transfer``: who becomes an owner, and what the caller becomes."""
+
+    user_id: Id = Field(description="The member who becomes an active OWNER.")
+    my_new_role: Role = Field(
+        description=(
+            "Your own role afterwards, any role; OWNER keeps you an owner beside them. "
+            "Required: you say what you become."
+        )
+    )
+
+
+def _member_named(text: str) -> str:
+    if not text.strip():
+        raise PydanticCustomError("member", "give the member's email address or user id")
+    return text
+
+
+class DashboardTransfer(TransferOwnership):
+    """The settings page's transfer form: the member as typed there, an email address or a user
+    id, which the service resolves among the members (``services.ownership``)."""
+
+    user_id: Annotated[str, Field(max_length=EMAIL_MAX), AfterValidator(_member_named)]  # type: ignore[assignment]
+
+
 # -- parsing ---------------------------------------------------------------------------------
 
 # The tags of the unions above appear in pydantic's error locations; they are not field names.

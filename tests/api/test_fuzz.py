@@ -2,8 +2,9 @@
 
 Every default check runs. One setting is adjusted, for a reason a schema cannot express: on the
 operations whose ids must name existing users or members (and on the rename whose body id must
-match its path), a schema-valid request can still name the wrong ids, and 422 is then the
-documented answer (DESIGN §4), so the positive-data check accepts 422 there and nowhere else.
+match its path, and the transfer whose member must be someone else than the caller), a
+schema-valid request can still name the wrong ids, and 422 is then the documented answer
+(DESIGN §4), so the positive-data check accepts 422 there and nowhere else.
 A ``cursor`` is opaque: only one a page gave is a cursor, and it pages in its own sort and
 instead of ``page_number``, which no schema can say, so a generated cursor is replaced by one
 made for the generated sort (``real_cursor``) and the checks stay as strict as elsewhere.
@@ -41,6 +42,7 @@ IDS_MUST_MATCH = [
     "remove_members_delete",
     "remove_members_by_body_post",
     "update_organization_by_id_put",
+    "transfer_ownership_post",
 ]
 
 

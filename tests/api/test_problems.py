@@ -19,6 +19,7 @@ def test_the_status_table_maps_every_domain_error():
         errors.Conflict: 409,
         errors.LastOwner: 409,
         errors.AlreadyMembers: 409,
+        errors.TargetSuspended: 409,
         errors.EmailTaken: 409,
         errors.UnprocessableIds: 422,
         errors.UnknownUsers: 422,

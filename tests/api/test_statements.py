@@ -154,3 +154,26 @@ def test_my_accounts_cost_the_same_for_1_or_300_organizations(make_user, api, co
         assert len(response.get_json()) == n
         counts[n] = log.count
     assert counts[1] == counts[300] == 2, counts  # the token, then the list
+
+
+def test_a_transfer_costs_a_fixed_number_of_statements(make_user, api, count_statements):
+    """The token, the lock (with my membership), the member named, one UPDATE of both
+    memberships, the invariant, the counters, the event rows: in an organization of 2 members
+    as of 2,000, whether I stay an owner or not."""
+    counts = {}
+    for size, my_new_role in ((1, "ADMIN"), (2_000, "ADMIN"), (2_000, "OWNER")):
+        owner = make_user()
+        client = api(owner)
+        client.get("/api/organizations")  # warm-up: last_used_at
+        org = organizations.create_organization(owner, f"Size {size}", via=Via.CLI)
+        ids = users.create_users(
+            [(f"t{size}{my_new_role}-{i}@example.com", f"T {i}") for i in range(size)],
+            via=Via.CLI,
+        )
+        members.add_members(owner, org.id, ids, role=Role.ADMIN, via=Via.CLI)
+        body = {"user_id": ids[-1], "my_new_role": my_new_role}
+        path = f"/api/organizations/{org.id}/transfer"
+        counts[size, my_new_role] = _count(
+            count_statements, lambda c=client, p=path, b=body: c.post(p, json=b)
+        )
+    assert set(counts.values()) == {7}, counts

@@ -12,6 +12,7 @@ import time
 import pytest
 from playwright.sync_api import Page, expect
 
+from webapp.extensions import db
 from webapp.models import Role, Via
 from webapp.services import members, organizations, users
 
@@ -82,6 +83,37 @@ def test_rename_in_place_updates_every_place_that_shows_the_name(owner_view):
     page.get_by_role("button", name="Delete Initrode").click()
     expect(page).to_have_url(re.compile(r"/orgs$"))
     expect(page.locator("#flashes")).to_contain_text("Deleted Initrode.")
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["htmx", "no-js"])
+def test_transfer_shows_its_errors_in_the_form_then_hands_over(open_session, crowd_org, javascript):
+    org, owner, admin = crowd_org
+    s = open_session(javascript=javascript)
+    s.problems.allow_status(400)  # the unconfirmed try below is refused on purpose
+    sign_in(s, owner)
+    page = s.page
+    s.go(f"/orgs/{org.id}/settings")
+    form = page.locator("#transfer-form")
+    expect(form.get_by_label("Your role afterwards")).to_have_value("ADMIN")
+    form.get_by_label("New owner").fill("admin@e2e.test")
+    form.get_by_role("button", name="Transfer ownership").click()
+    expect(page.locator("#transfer-confirmed-error")).to_have_text(
+        "tick the box to confirm the handover"
+    )
+    # With htmx the form was swapped in place; without, the answer is the page with the form.
+    where = "settings" if javascript else "transfer"
+    expect(page).to_have_url(re.compile(rf"/orgs/{org.id}/{where}$"))
+    expect(form.get_by_label("New owner")).to_have_value("admin@e2e.test")
+    assert organizations.get_my_role(admin, org.id) is Role.ADMIN
+    form.get_by_label("I understand").check()
+    form.get_by_role("button", name="Transfer ownership").click()
+    expect(page.locator("#flashes")).to_contain_text(
+        "admin@e2e.test is now an owner of Initech; your role is now ADMIN."
+    )
+    expect(page).to_have_url(re.compile(rf"/orgs/{org.id}/settings$"))
+    expect(page.locator("#transfer-form")).to_have_count(0)
+    db.session.rollback()  # end the read above: see what the server committed since
+    assert organizations.get_my_role(admin, org.id) is Role.OWNER
 
 
 def test_cancel_on_a_bulk_confirmation_is_clean_and_returns_focus(owner_view):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import pytest
@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from webapp.extensions import db
 from webapp.models import Membership, Role, User, Via
 from webapp.services import members, organizations, transactions
-from webapp.services.errors import Forbidden, LastOwner, NotFound, NotMembers
+from webapp.services.errors import DomainError, LastOwner
 
 
 def active_owners(org_id: int) -> int:
@@ -38,7 +38,9 @@ def active_owners(org_id: int) -> int:
     )
 
 
-CHANGES: dict[str, Callable[[User, User, int], object]] = {
+Change = Callable[[User, User, int], object]
+
+CHANGES: dict[str, Change] = {
     "demote": lambda actor, target, org_id: members.update_members(
         actor, org_id, [target.id], role=Role.ADMIN, via=Via.API
     ),
@@ -138,7 +140,11 @@ class RaceReport:
 
 
 def race(
-    app: Flask, org_id: int, people: dict[str, int], plan: list[tuple[str, str, str]]
+    app: Flask,
+    org_id: int,
+    people: dict[str, int],
+    plan: list[tuple[str, str, str]],
+    changes: Mapping[str, Change] = CHANGES,
 ) -> list[str]:
     """Run the plan's requests at once, one thread and one connection each; their outcomes."""
     barrier = threading.Barrier(len(plan))
@@ -151,9 +157,9 @@ def race(
             db.session.rollback()
             barrier.wait()
             try:
-                CHANGES[change](actor, target, org_id)
+                changes[change](actor, target, org_id)
                 outcome = "ok"
-            except (LastOwner, Forbidden, NotFound, NotMembers) as error:
+            except DomainError as error:
                 outcome = error.code  # the same words as the API's problem codes
             except Exception as error:  # the report is the point: name whatever went wrong
                 outcome = f"error: {type(error).__name__}: {str(error)[:120]}"
@@ -212,7 +218,8 @@ def judge_round(
 
     Outcomes are "ok" or a domain error's code (the API's problem codes): "last_owner" is always
     explained; "forbidden" / "not_found" when the actor is no longer an active owner at the end
-    (an earlier request of the round took it away); "not_members" when the target left.
+    (an earlier request of the round took it away); "not_members" when the target left;
+    "member_suspended" (an ownership transfer's) when the target is not an active member.
     """
     final = {
         user_id: (role, active)
@@ -224,12 +231,14 @@ def judge_round(
     }
     still_owner = {key: final.get(uid) == (Role.OWNER, True) for key, uid in people.items()}
     still_member = {key: uid in final for key, uid in people.items()}
+    still_active = {key: final.get(uid, (None, False))[1] for key, uid in people.items()}
     for (change, actor_key, target_key), outcome in zip(plan, results, strict=True):
         report.outcomes[outcome.split(":")[0]] += 1
         explained = (
             outcome in ("ok", "last_owner")
             or (outcome in ("forbidden", "not_found") and not still_owner[actor_key])
             or (outcome == "not_members" and not still_member[target_key])
+            or (outcome == "member_suspended" and not still_active[target_key])
         )
         if not explained:
             report.unexplained.append(f"{actor_key} {change} {target_key}: {outcome}")

@@ -24,6 +24,14 @@ FORMS = [
     ("/orgs/{org}/settings", {"rename-organization_name": "Renamed"}),
     ("/orgs/{org}/delete", {"delete-confirm_name": "Acme"}),
     ("/orgs/{org}/leave", {}),
+    (
+        "/orgs/{org}/transfer",
+        {
+            "transfer-user_id": "{person}",
+            "transfer-my_new_role": "ADMIN",
+            "transfer-confirmed": "y",
+        },
+    ),
     ("/orgs/{org}/members/{person}", {"role": "ADMIN"}),
     ("/orgs/{org}/members/bulk", {"action": "remove", "user_ids": "{person}", "confirmed": "yes"}),
     ("/orgs/{org}/members/add", {"entries": "{stranger}", "role": "VIEWER"}),

@@ -204,6 +204,21 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
             "expired invitation; an accepted or revoked one is 409."
         ),
     ),
+    ("api.transfer_ownership", "POST"): Operation(
+        "Transfer ownership",
+        200,
+        "Account",
+        body=inputs.TransferOwnership,
+        errors=(400, 403, 404, 409, 413, 415, 422),
+        description=(
+            "OWNER only. In one transaction the member `user_id` becomes an active OWNER and "
+            "you take `my_new_role`: any role, and with OWNER you both are owners. The answer "
+            "is the account as you now see it. 422 (`not_members`, `user_ids`) when they are "
+            "not a member, 422 (`self_transfer`) when they are you, 409 (`member_suspended`, "
+            "`account_deactivated`) when their membership or account is suspended. Nothing "
+            "changes when they are already an owner and you keep OWNER."
+        ),
+    ),
     ("api.list_members", "GET"): Operation(
         "List members",
         200,
@@ -338,8 +353,8 @@ _ERROR_DESCRIPTIONS = {
     403: "Your role does not allow this, or your membership is suspended.",
     404: "No such account, or you are not a member of it.",
     409: "Conflicts with the current state: the last active owner, users already members "
-    "(`user_ids` lists them), addresses already members or invited (`emails` lists them), or an "
-    "invitation no longer pending.",
+    "(`user_ids` lists them), addresses already members or invited (`emails` lists them), an "
+    "invitation no longer pending, or a suspended member named to take over.",
     413: "The body is larger than the server accepts.",
     414: "The request line is longer than the server reads (see the parameter's maxLength).",
     415: "The body is not sent as `application/json` (UTF-8).",

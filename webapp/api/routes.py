@@ -1,4 +1,5 @@
-"""The twelve operations of DESIGN §4. Each route parses, calls one service function, serializes.
+"""The twelve operations of DESIGN §4, and §8's ownership transfer. Each route parses, calls one
+service function, serializes.
 
 Rules, permissions and the audit trail are the services'; errors are translated by
 ``api/problems.py``.
@@ -23,7 +24,7 @@ from webapp.api import bp, identity, problems, schemas
 from webapp.api.identity import actor
 from webapp.api.openapi import openapi_json, openapi_spec
 from webapp.models import InvitationStatus, Role, Via
-from webapp.services import invitations, member_list, members, organizations, values
+from webapp.services import invitations, member_list, members, organizations, ownership, values
 from webapp.services.errors import (
     FieldError,
     InvalidInput,
@@ -182,6 +183,15 @@ def get_my_role(organization_id: int) -> Response:
 @bp.get(f"/organizations/{ORG}/summary")
 def get_summary(organization_id: int) -> Response:
     return respond(list[Metric], organizations.get_summary(actor(), organization_id))
+
+
+@bp.post(f"/organizations/{ORG}/transfer")
+def transfer_ownership(organization_id: int) -> Response:
+    body = json_body(inputs.TransferOwnership)
+    account = ownership.transfer_ownership(
+        actor(), organization_id, body.user_id, body.my_new_role, via=Via.API
+    )
+    return respond(Account, account)
 
 
 # -- members ---------------------------------------------------------------------------------

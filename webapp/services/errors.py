@@ -79,6 +79,13 @@ class AlreadyMembers(Conflict):
     default_message = "Some of these users are already members."
 
 
+class TargetSuspended(Conflict):
+    """The member named to take something over cannot act: suspended, or their account is."""
+
+    code = "member_suspended"
+    default_message = "This member is suspended. Reactivate them first."
+
+
 class EmailTaken(Conflict):
     code = "email_taken"
     default_message = "An account with this email already exists."

@@ -89,9 +89,9 @@ def _member_states(org_id: int, ids: Sequence[int]) -> Sequence[Any]:
     return states
 
 
-def _check_role(role: object) -> Role:
+def check_role(role: object, field: str = "role") -> Role:
     if not isinstance(role, Role):
-        raise InvalidInput.field("role", "must be one of " + ", ".join(r.name for r in Role))
+        raise InvalidInput.field(field, "must be one of " + ", ".join(r.name for r in Role))
     return role
 
 
@@ -119,7 +119,7 @@ def _touches_active_owner(states: Iterable[MemberState]) -> bool:
     return any(s.role is Role.OWNER and s.is_active for s in states)
 
 
-def _account_after(
+def account_after(
     org: Organization,
     me: MemberState,
     deltas: dict[str, int],
@@ -188,7 +188,7 @@ def add_members(
     organization), and changes nothing then.
     """
     ids = check_user_ids(user_ids)
-    role, is_active = _check_role(role), _check_flag(is_active)
+    role, is_active = check_role(role), _check_flag(is_active)
     with write_transaction():
         org, me = require(actor, org_id, Action.MANAGE_MEMBERS, lock=True)
         require_for_targets(me, new_role=role, target_roles=())
@@ -239,7 +239,7 @@ def add_members(
                 for u in users
             ],
         )
-    return _account_after(org, me, deltas, now)
+    return account_after(org, me, deltas, now)
 
 
 def update_members(
@@ -259,7 +259,7 @@ def update_members(
     if role is None and is_active is None:
         raise InvalidInput.field("role", "give a role, is_active, or both")
     ids = check_user_ids(user_ids)
-    role = None if role is None else _check_role(role)
+    role = None if role is None else check_role(role)
     is_active = None if is_active is None else _check_flag(is_active)
     with write_transaction():
         org, me = require(actor, org_id, Action.MANAGE_MEMBERS, lock=True)
@@ -315,7 +315,7 @@ def update_members(
             )
         else:
             now = org.updated_at  # nothing changed, so neither did the organization
-    return _account_after(org, me, deltas, now, after)
+    return account_after(org, me, deltas, now, after)
 
 
 def remove_members(
@@ -333,7 +333,7 @@ def remove_members(
         states = _member_states(org_id, ids)
         require_for_targets(me, new_role=None, target_roles={s.role for s in states})
         deltas, now = _apply_removal(org, states, actor=actor, via=via, action="member.remove")
-    return None if actor.id in ids else _account_after(org, me, deltas, now)
+    return None if actor.id in ids else account_after(org, me, deltas, now)
 
 
 def leave_organization(actor: User, org_id: int, *, via: Via) -> None:

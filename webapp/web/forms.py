@@ -25,7 +25,7 @@ from wtforms.fields.choices import SelectChoice
 from webapp import inputs
 from webapp.models import Role, utcnow
 from webapp.models.tables import EMAIL_MAX, NAME_MAX, ORG_NAME_MAX, TOKEN_NAME_MAX
-from webapp.services import members, values
+from webapp.services import members, ownership, values
 from webapp.services.errors import InvalidInput
 from webapp.services.values import PASSWORD_MAX, USER_IDS_MAX
 
@@ -86,6 +86,23 @@ class DeleteForm(FlaskForm):
     confirm_name = StringField(
         "Type the organization's name to confirm", render_kw=_hint(ORG_NAME_MAX, required=True)
     )
+
+
+class TransferForm(FlaskForm):
+    """Hand the organization over: its fields are the API's (``inputs.DashboardTransfer``)."""
+
+    user_id = StringField(
+        "New owner",
+        description="Their email address or user id. They must be an active member.",
+        render_kw=_hint(EMAIL_MAX, required=True),
+    )
+    my_new_role = SelectField(
+        "Your role afterwards",
+        choices=ROLE_CHOICES,
+        default=ownership.SUGGESTED_ROLE.name,
+        description="Choose Owner to stay an owner beside them.",
+    )
+    confirmed = BooleanField("I understand that they will have every right I have here.")
 
 
 class EmptyForm(FlaskForm):

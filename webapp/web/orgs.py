@@ -6,13 +6,21 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
-from webapp.models import User, Via
-from webapp.services import audit, members, organizations, values
-from webapp.services.errors import DomainError
+from webapp import inputs
+from webapp.models import Role, User, Via
+from webapp.services import audit, members, organizations, ownership, values
+from webapp.services.errors import DomainError, FieldError, InvalidInput
+from webapp.services.organizations import SETTINGS_ACTIONS
 from webapp.services.permissions import PERMISSIONS, SUSPENDED_ACTIONS, Action
 from webapp.web import bp
 from webapp.web.errors import attach_to_form, in_place
-from webapp.web.forms import CreateOrganizationForm, DeleteForm, EmptyForm, RenameForm
+from webapp.web.forms import (
+    CreateOrganizationForm,
+    DeleteForm,
+    EmptyForm,
+    RenameForm,
+    TransferForm,
+)
 from webapp.web.htmx import is_htmx, render
 
 ACTIVITY_PAGE_SIZE = 25
@@ -144,16 +152,18 @@ def _settings_page(
     rename_form: RenameForm,
     delete_form: DeleteForm | None = None,
     *,
+    transfer_form: TransferForm | None = None,
     status: int = 200,
     partial: str = "orgs/_rename_form.html",
     renamed: bool = False,
 ) -> Response:
     account = organizations.get_organization_settings(me(), org_id)
-    hidden = [
-        form
-        for form, action in ((rename_form, Action.RENAME), (delete_form, Action.DELETE))
-        if form is not None and action not in account.allowed
-    ]
+    forms = (
+        (rename_form, Action.RENAME),
+        (delete_form, Action.DELETE),
+        (transfer_form, Action.MANAGE_OWNERS),
+    )
+    hidden = [form for form, action in forms if form is not None and action not in account.allowed]
     for form in hidden:  # the role changed since the page loaded: the form is not drawn
         for message in [*form.form_errors, *(m for errs in form.errors.values() for m in errs)]:
             flash(message, "error")
@@ -167,6 +177,7 @@ def _settings_page(
         allowed=account.allowed,
         rename_form=rename_form,
         delete_form=delete_form or DeleteForm(prefix="delete", formdata=None),
+        transfer_form=transfer_form or TransferForm(prefix="transfer", formdata=None),
         renamed=renamed,
     )
 
@@ -193,6 +204,57 @@ def delete(org_id: int) -> Response:
     return _settings_page(
         org_id, RenameForm(prefix="rename"), form, status=status, partial="orgs/_delete_form.html"
     )
+
+
+@bp.post("/orgs/<id:org_id>/transfer")
+@login_required
+def transfer(org_id: int) -> Response:
+    """Hand the organization to another member, who is named by email address or user id."""
+    form = TransferForm(prefix="transfer")
+    try:
+        body = _transfer_body(form)
+        account = ownership.transfer_ownership(
+            me(), org_id, body.user_id, body.my_new_role, via=Via.WEB
+        )
+    except DomainError as error:
+        status = attach_to_form(form, error)
+    else:
+        named = body.user_id.strip()
+        who = named.lower() if "@" in named else f"User #{named.lstrip('0')}"
+        mine = (
+            "you stay an owner too"
+            if account.role is Role.OWNER
+            else f"your role is now {account.role.name}"
+        )
+        flash(f"{who} is now an owner of {account.organization_name}; {mine}.", "success")
+        # Whoever may no longer open the settings goes to the overview.
+        page = "web.settings" if account.allowed & SETTINGS_ACTIONS else "web.organization"
+        return redirect(url_for(page, org_id=org_id))
+    return _settings_page(
+        org_id,
+        RenameForm(prefix="rename"),
+        transfer_form=form,
+        status=status,
+        partial="orgs/_transfer_form.html",
+    )
+
+
+def _transfer_body(form: TransferForm) -> inputs.DashboardTransfer:
+    """The posted fields as the API's input, with the confirmation; every refusal at once."""
+    errors: list[FieldError] = []
+    body = None
+    try:
+        body = inputs.parse(
+            inputs.DashboardTransfer,
+            {"user_id": form.user_id.data or "", "my_new_role": form.my_new_role.data or ""},
+        )
+    except InvalidInput as error:
+        errors += error.errors
+    if not form.confirmed.data:
+        errors.append(FieldError("confirmed", "tick the box to confirm the handover"))
+    if body is None or errors:
+        raise InvalidInput("; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors)
+    return body
 
 
 @bp.get("/orgs/<id:org_id>/activity")
