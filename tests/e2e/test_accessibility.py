@@ -27,13 +27,15 @@ import pytest
 from argon2 import PasswordHasher, profiles
 from flask import Flask
 from playwright.sync_api import Browser, Page, expect
+from sqlalchemy import update
 
 from tests.conftest import _schema_ready, empty_tables, reset_schema
 from tests.e2e.conftest import served
+from tests.mailbox import SmtpServer
 from webapp import create_app
 from webapp.extensions import db
-from webapp.models import Role, Via
-from webapp.services import members, organizations, tokens, users
+from webapp.models import Invitation, Role, Via
+from webapp.services import invitations, members, organizations, tokens, users
 
 ROOT = Path(__file__).resolve().parents[2]
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
@@ -115,6 +117,8 @@ class Case:
 
 OWNER, VIEWER, ANONYMOUS = "owner", "viewer", "anonymous"
 MEMBERS = "/orgs/{org}/members"
+INVITATION_TOKEN = "a11y-invitation-link-token-0123456789abcdef"
+INVITATION = f"/invitations/{INVITATION_TOKEN}"
 CASES = [
     Case("login", {ANONYMOUS: "/login"}),
     Case("login-failed", {ANONYMOUS: "/login"}, _failed_sign_in),
@@ -133,6 +137,14 @@ CASES = [
     Case("settings", {OWNER: "/orgs/{org}/settings"}),  # a viewer is refused (403)
     Case("activity", {OWNER: "/orgs/{org}/activity"}),
     Case("tokens", {OWNER: "/settings/tokens", VIEWER: "/settings/tokens"}),
+    Case("invitations", {OWNER: "/orgs/{org}/invitations"}),  # a viewer is refused (403)
+    Case("invitation-link", {ANONYMOUS: INVITATION}),
+    Case("invitation-wrong-person", {OWNER: INVITATION, VIEWER: INVITATION}, status=403),
+    Case("invitation-signup", {ANONYMOUS: INVITATION + "/signup"}),
+    Case("invitation-gone", {ANONYMOUS: "/invitations/" + "x" * 43}, status=404),
+    Case("signup-sent", {ANONYMOUS: "/signup/sent"}),
+    Case("verify", {ANONYMOUS: "/verify/a-link-from-a-mail"}),
+    Case("outbox", {ANONYMOUS: "/dev/outbox"}),
     Case("tokens-new", {OWNER: "/settings/tokens", VIEWER: "/settings/tokens"}, _new_token),
     Case(
         "error-404",
@@ -165,13 +177,17 @@ def axe_script() -> Path:
 
 
 @pytest.fixture(scope="module")
-def scan_app(database_url: str) -> Iterator[Flask]:
+def scan_app(
+    database_url: str, smtp_server: SmtpServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Flask]:
     """The app on the suite's database, emptied and filled once for this module."""
     config = {
         "TESTING": True,
         "SECRET_KEY": "test-secret-key",
         "SQLALCHEMY_DATABASE_URI": database_url,
         "RATELIMIT_STORAGE_URI": "memory://",
+        "ROSTER_SMTP_URL": smtp_server.url,
+        "ROSTER_OUTBOX_DIR": str(tmp_path_factory.mktemp("scan-outbox")),
     }
     app = create_app(config)
     with pytest.MonkeyPatch.context() as patch, app.app_context():
@@ -217,6 +233,17 @@ def world(scan_app: Flask) -> World:
         tokens.create_token(person, "CI sync", via=Via.CLI)
         revoked, _ = tokens.create_token(person, "Old laptop", via=Via.CLI)
         tokens.revoke_token(person, revoked.id, via=Via.CLI)
+    made = invitations.invite(
+        owner, org.id, ["new.hire@a11y.test", "cfo@a11y.test"], Role.ACCOUNTING, via=Via.CLI
+    )
+    invitations.invite(owner, org.id, ["co.owner@a11y.test"], Role.OWNER, via=Via.CLI)
+    invitations.revoke(owner, org.id, made.invitations[1].id, via=Via.CLI)
+    # The first invitation's link, known to the scan (the mailed one is random).
+    db.session.execute(
+        update(Invitation)
+        .where(Invitation.id == made.invitations[0].id)
+        .values(token_hash=invitations.hash_token(INVITATION_TOKEN))
+    )
     db.session.commit()
     return World(org.id, globex.id, {OWNER: owner.email, VIEWER: viewer.email})
 

@@ -14,7 +14,7 @@ from webapp.services import member_list, members, organizations, users
 PASSWORD = "correct horse battery"
 
 
-def test_owner_journey(open_session, app):
+def test_owner_journey(open_session, app, mailbox):
     people = [(f"m{n:02d}@e2e.test", f"Member {n:02d}") for n in range(30)]
     users.create_users(people, via=Via.CLI)
     s = open_session()
@@ -28,6 +28,11 @@ def test_owner_journey(open_session, app):
     page.get_by_label("Email").fill("owner@e2e.test")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign up").click()
+    expect(page.get_by_role("heading", name="Check your inbox")).to_be_visible()
+    # The link in the mail (on the suite's SMTP server) confirms the address and signs in.
+    link = re.search(r"https?://\S+(/verify/\S+)", mailbox.to("owner@e2e.test")[-1].text)
+    s.go(link.group(1))
+    page.get_by_role("button", name="Confirm and sign in").click()
     expect(page).to_have_url(re.compile(r"/orgs$"))
     expect(page.locator("#flashes")).to_contain_text("Welcome to Roster")
 
