@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format bench bench-pages clean
+.PHONY: run test lint format bench bench-invitations bench-pages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ format: $(VENV)/.installed-dev
 bench: $(VENV)/.installed
 	command -v wrk >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
+
+## bench-invitations: issue 10's figures: one request inviting 1,000 addresses, mails over SMTP to
+## aiosmtpd on localhost (SQLite, or ROSTER_DATABASE_URL, which is wiped)
+bench-invitations: $(VENV)/.installed-dev
+	$(BIN)/python scripts/bench_invitations.py $(BENCH_INVITATIONS_ARGS)
 
 ## bench-pages: the member-list index benchmark, in-process (200,000 members; SQLite, or ROSTER_DATABASE_URL)
 bench-pages: $(VENV)/.installed
