@@ -232,3 +232,52 @@ def test_links_that_cannot_be_used_say_so_and_change_nothing(client, make_user, 
     gone(deleted, "no longer exists")
     assert client.get("/invitations/" + "x" * 43).status_code == 404
     assert db.session.scalar(select(User.id).where(User.email == "d@example.org")) is None
+
+
+def test_an_invitation_link_takes_over_an_unconfirmed_account_of_its_address(
+    client, make_user, make_org, mailbox
+):
+    """Someone signed up with the invitee's address and never confirmed it: the invitee, who
+    holds the mailbox, signs up from the link and the account becomes theirs."""
+    squatter = client.post(
+        "/signup",
+        data={
+            "name": "Squatter",
+            "email": "victim@example.org",
+            "password": "squatter's password",
+            "csrf_token": csrf_token(client, "/signup"),
+        },
+    )
+    assert squatter.status_code == 302
+    owner = make_user()
+    org = make_org(owner, "Target")
+    invitations.invite(owner, org.id, ["victim@example.org"], Role.VIEWER, via=Via.CLI)
+    path = link_to(mailbox, "victim@example.org")
+    invitee = client.application.test_client()
+    done = invitee.post(
+        f"{path}/signup",
+        data={
+            "name": "Real Victim",
+            "password": PASSWORD,
+            "csrf_token": csrf_token(invitee, f"{path}/signup"),
+        },
+    )
+    assert done.status_code == 302 and done.headers["Location"] == f"/orgs/{org.id}"
+    user = db.session.scalar(
+        select(User)
+        .where(User.email == "victim@example.org")
+        .execution_options(populate_existing=True)
+    )
+    assert user.name == "Real Victim" and user.is_verified
+    assert _member(org.id, user).role is Role.VIEWER
+    # The squatter's password is gone with the takeover.
+    refused = client.application.test_client()
+    answer = refused.post(
+        "/login",
+        data={
+            "email": "victim@example.org",
+            "password": "squatter's password",
+            "csrf_token": csrf_token(refused),
+        },
+    )
+    assert answer.status_code == 401

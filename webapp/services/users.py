@@ -186,6 +186,42 @@ def sign_up(email: str, name: str, password_text: str) -> None:
     mail.send(sent)
 
 
+def join_by_invitation(email: str, name: str, password_text: str) -> User:
+    """The account for someone who followed an invitation link to sign up: made verified (the
+    link reached the address). An unverified account with that address (someone signed up
+    with it and never confirmed, perhaps not its owner) is taken over: its name and password
+    replaced, its sessions ended. EmailTaken for a verified one: its owner signs in instead.
+    """
+    address = email_address(email)
+    name = person_name(name)
+    password_hash = password_hasher.hash(password(password_text))
+    with write_transaction():
+        user = db.session.scalar(
+            select(User).where(User.email == address).execution_options(populate_existing=True)
+        )
+        if user is not None and user.is_verified:
+            raise EmailTaken()
+        now = utcnow()
+        if user is None:
+            user = User(email=address, created_at=now)
+            db.session.add(user)
+        user.name = name
+        user.password_hash = password_hash
+        user.session_token = _new_session_token()
+        user.email_verified_at = now
+        user.updated_at = now
+        db.session.flush()
+        audit.record(
+            "user.create",
+            actor=user,
+            via=Via.WEB,
+            org=None,
+            targets=[audit.TargetChange(user.id, user.email)],
+            details={"through": "invitation"},
+        )
+    return user
+
+
 def verify_email(token: str) -> User:
     """The account a verification link names, now verified; InvalidLink for a link that is
     malformed, expired, used, or made before the password changed."""

@@ -180,12 +180,8 @@ def invitation_signup(token: str) -> Response | tuple[str, int]:
     if form.is_submitted():
         status = 400
         try:
-            user = users.create_user(
-                link.email,
-                form.name.data or "",
-                form.password.data or "",
-                via=Via.WEB,
-                verified=True,
+            user = users.join_by_invitation(
+                link.email, form.name.data or "", form.password.data or ""
             )
         except EmailTaken:
             flash("You already have an account with this address: sign in to accept.", "info")
