@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
+from argon2.exceptions import VerificationError
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -25,6 +26,7 @@ from werkzeug.routing import Rule
 
 from webapp.extensions import db
 from webapp.models import ApiToken, Base, Invitation, Membership, Organization, Role, User
+from webapp.services import users
 from webapp.services.permissions import Action
 
 from .conftest import PASSWORD, csrf_token
@@ -244,6 +246,22 @@ def joined_by_invitation(refs: Mapping[str, Any], actor_id: int | None) -> bool:
 
 def signed_up(refs: Mapping[str, Any], actor_id: int | None) -> bool:
     return db.session.scalar(select(User.id).where(User.email == SIGNUP_EMAIL)) is not None
+
+
+NEW_PASSWORD = "a brand new matrix password"
+
+
+def _password_is(email: str, password: str) -> bool:
+    stored = db.session.scalar(select(User.password_hash).where(User.email == email))
+    try:
+        return stored is not None and users.password_hasher.verify(stored, password)
+    except VerificationError:
+        return False
+
+
+def password_reset(refs: Mapping[str, Any], actor_id: int | None) -> bool:
+    """The reset link's account (the stranger's) signs in with the new password now."""
+    return _password_is(refs["login_email"], NEW_PASSWORD)
 
 
 # -- the table --------------------------------------------------------------------------------
@@ -711,6 +729,22 @@ ROUTES: list[Route] = [
         form={"name": "Invited Person", "password": PASSWORD},
         signed_in_ok=302,
         effect=joined_by_invitation,
+    ),
+    # -- password reset (DESIGN §8) --------------------------------------------------------
+    # Anyone may ask for a link (the answer never says whether the address has an account) and
+    # use one: the link, mailed to the address, is the proof. Using it signs the browser in as
+    # the link's account, whoever was signed in before.
+    R("web.forgot_password", "GET", PUBLIC, 200),
+    R("web.forgot_password", "POST", PUBLIC, 302, form={"email": Ref("login_email")}),
+    R("web.reset_password", "GET", PUBLIC, 200, params={"token": Ref("reset_token")}),
+    R(
+        "web.reset_password",
+        "POST",
+        PUBLIC,
+        302,
+        params={"token": Ref("reset_token")},
+        form={"password": NEW_PASSWORD},
+        effect=password_reset,
     ),
 ]
 

@@ -16,7 +16,11 @@ from limits import RateLimitItem, parse_many
 from webapp.extensions import limiter, login_manager
 from webapp.models import User
 from webapp.services import tokens, users
-from webapp.services.errors import AuthenticationFailed, TooManyAttempts, Unverified
+from webapp.services.errors import (
+    AuthenticationFailed,
+    TooManyAttempts,
+    Unverified,
+)
 
 
 @dataclass(frozen=True)
@@ -154,3 +158,35 @@ def init_app(app: Flask) -> None:
     login_manager.login_message = "Please sign in to continue."
     login_manager.login_message_category = "info"
     login_manager.user_loader(users.load_session_user)
+
+
+# -- password reset (DESIGN §8) ---------------------------------------------------------------
+
+# Password reset requests count every request, a known address or not, like sign-up: a request
+# mails someone, so per email nobody can flood an inbox with links, and per client address the
+# form is no fast way to try addresses.
+RESET_PER_EMAIL = AttemptLimit(
+    "ROSTER_RESET_LIMIT_PER_EMAIL",
+    "reset-email",
+    "Too many password reset requests for this address. Try again later.",
+)
+RESET_PER_ADDRESS = AttemptLimit(
+    "ROSTER_RESET_LIMIT_PER_ADDRESS",
+    "reset-address",
+    "Too many password reset requests from your address. Try again later.",
+)
+
+
+def _email_key(email: str) -> str:
+    return (email or "").strip().lower()[:254]
+
+
+def request_password_reset(email: str) -> None:
+    """Ask for a reset link under the per-address and per-email limits; every request counts.
+
+    Raises TooManyAttempts past either limit (no mail goes out), else what
+    ``users.request_password_reset`` does: nothing that tells whether the address has an account.
+    """
+    RESET_PER_ADDRESS.take(client_address())
+    RESET_PER_EMAIL.take(_email_key(email))
+    users.request_password_reset(email)

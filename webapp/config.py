@@ -117,6 +117,15 @@ def from_environment(instance_path: Path) -> dict[str, Any]:
         "ROSTER_MAIL_LIMIT_PER_ORG": os.environ.get(
             "ROSTER_MAIL_LIMIT_PER_ORG", "1000 per hour;3000 per day"
         ),
+        # Password reset requests: every request counts, a known address or not. Per email, so
+        # nobody can flood an inbox with links; per client address, so the form is no fast way
+        # to try addresses.
+        "ROSTER_RESET_LIMIT_PER_EMAIL": os.environ.get(
+            "ROSTER_RESET_LIMIT_PER_EMAIL", "5 per hour;20 per day"
+        ),
+        "ROSTER_RESET_LIMIT_PER_ADDRESS": os.environ.get(
+            "ROSTER_RESET_LIMIT_PER_ADDRESS", "10 per minute;50 per hour"
+        ),
     }
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from flask import Flask, current_app, render_template
+from flask import Flask, after_this_request, current_app, has_request_context, render_template
 from flask_mailman import EmailMultiAlternatives, Mail
 from flask_mailman.backends.base import BaseEmailBackend
 
@@ -170,6 +170,31 @@ def send(messages: Sequence[EmailMultiAlternatives]) -> list[Sent]:
 
 def _to(message: EmailMultiAlternatives) -> str:
     return ", ".join(message.to)
+
+
+def send_after_response(messages: Sequence[EmailMultiAlternatives]) -> None:
+    """Send once the answer has gone out to the client (in a request), or now (elsewhere).
+
+    For mails whose sending must not show in the time to answer: a password reset mails only
+    addresses that have an account, and a round trip to the SMTP server would tell which do.
+    The WSGI server sends them when it closes the response, after writing it. Failures are
+    logged, as ``send`` logs them: nobody is waiting for the outcome.
+    """
+    if not messages:
+        return
+    if not has_request_context():
+        send(messages)
+        return
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+
+    def deliver() -> None:
+        with app.app_context():  # the request's context is gone by the time the server closes
+            send(messages)
+
+    @after_this_request
+    def _when_closed(response: Any) -> Any:
+        response.call_on_close(deliver)
+        return response
 
 
 # -- the outbox: no SMTP server ---------------------------------------------------------------

@@ -6,16 +6,20 @@ import pytest
 from sqlalchemy import func, select
 
 from webapp.extensions import db
-from webapp.models import ApiToken, AuditEvent, Organization, Via
-from webapp.services import tokens
+from webapp.models import ApiToken, AuditEvent, Organization, User, Via
+from webapp.services import tokens, users
 
 
-def _state() -> tuple[int, int, int, list[str]]:
+def _state() -> tuple[object, ...]:
     return (
         db.session.scalar(select(func.count()).select_from(AuditEvent)) or 0,
         db.session.scalar(select(func.count()).select_from(Organization)) or 0,
         db.session.scalar(select(func.count()).select_from(ApiToken)) or 0,
         list(db.session.scalars(select(Organization.organization_name))),
+        # Accounts: names, passwords and sessions (password reset).
+        db.session.execute(
+            select(User.id, User.name, User.password_hash, User.session_token).order_by(User.id)
+        ).all(),
     )
 
 
@@ -38,6 +42,8 @@ FORMS = [
     ("/settings/tokens", {"name": "ci", "expires": "never"}),
     ("/settings/tokens/{token}/revoke", {}),
     ("/logout", {}),
+    ("/password/forgot", {"email": "{email}"}),
+    ("/password/reset/{reset}", {"password": "a new password, long enough"}),
 ]
 
 
@@ -53,6 +59,8 @@ def test_form_without_csrf_token_is_refused_and_changes_nothing(
         "person": team.people[0].id,
         "stranger": stranger.email,
         "token": token.id,
+        "email": team.owner.email,
+        "reset": users.password_reset_token(team.owner),
     }
     browser = browser_for(team.owner)
     before = _state()

@@ -11,8 +11,8 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
-from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import insert, select, update
+from itsdangerous import BadData, BadSignature, URLSafeTimedSerializer
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from webapp import mail
@@ -400,3 +400,146 @@ def set_user_active(user_id: int, is_active: bool, *, via: Via, actor: User | No
             org=None,
             targets=[audit.TargetChange(user.id, user.email, new_active=is_active)],
         )
+
+
+# -- password reset (DESIGN §8) ---------------------------------------------------------------
+
+RESET_LINK_SECONDS = 3600
+_RESET_SALT = "roster.password-reset"
+_RESET_TOKEN_MAX = 500  # a real one is about 100 characters
+_RESET_LINK_GONE = (
+    "This link to choose a new password has expired or was already used. Ask for a new one."
+)
+
+
+def _reset_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key, salt=_RESET_SALT)  # type: ignore[arg-type]
+
+
+def _reset_fingerprint(user: User) -> str:
+    """What a reset link is bound to: the account's address, password hash and session token
+    as they are now. A reset changes the last two, so a link works once; a password change or
+    signing out everywhere kills every link sent before it. Keyed with the app's secret, so the
+    link shows nothing of the hash."""
+    material = "\x00".join((str(user.id), user.email, user.password_hash or "", user.session_token))
+    key = str(current_app.secret_key).encode()
+    return hmac.new(key, material.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def password_reset_token(user: User) -> str:
+    """A signed, timestamped token naming the user and the fingerprint of the account now."""
+    return _reset_serializer().dumps([user.id, _reset_fingerprint(user)])
+
+
+def request_password_reset(email: str) -> None:
+    """Mail a link to choose a new password, valid for an hour, to the active account using
+    this address, if there is one.
+
+    Nothing tells the caller whether there is: nothing is returned, the same work is done for
+    an unknown address (the mail is composed, and not sent), and the mail goes out once the
+    answer has (``mail.send_after_response``), so an SMTP round trip does not show in the time
+    to answer. A deactivated account gets no mail. Raises InvalidInput only for something that
+    is not an email address.
+    """
+    address = email_address(email)
+    user = db.session.scalar(select(User).where(User.email == address, User.is_active.is_(True)))
+    token = password_reset_token(user) if user else _reset_serializer().dumps([0, ""])
+    message = mail.compose(
+        address,
+        "Choose a new Roster password",
+        "password_reset",
+        name=user.name if user else "",
+        link=mail.link(f"/password/reset/{token}"),
+        minutes=RESET_LINK_SECONDS // 60,
+    )
+    if user is not None:
+        mail.send_after_response([message])
+
+
+def read_reset_link(token: str) -> User:
+    """The account a reset link is for.
+
+    Raises InvalidLink, alike, for a link that is over an hour old, altered, or made before the
+    account's password or sessions last changed (so after it was used), and for an account
+    deactivated or deleted since.
+    """
+    if not isinstance(token, str) or len(token) > _RESET_TOKEN_MAX:
+        raise InvalidLink(_RESET_LINK_GONE)
+    try:
+        payload = _reset_serializer().loads(token, max_age=RESET_LINK_SECONDS)
+    except BadData:  # a bad signature, an expired one, a payload that is not ours
+        raise InvalidLink(_RESET_LINK_GONE) from None
+    if not (
+        isinstance(payload, list)
+        and len(payload) == 2
+        and is_id(payload[0])
+        and isinstance(payload[1], str)
+    ):
+        raise InvalidLink(_RESET_LINK_GONE)
+    user = db.session.get(User, payload[0], populate_existing=True)
+    if (
+        user is None
+        or not user.is_active
+        or not hmac.compare_digest(payload[1].encode(), _reset_fingerprint(user).encode())
+    ):
+        raise InvalidLink(_RESET_LINK_GONE)
+    return user
+
+
+def _new_password(value: object, field: str) -> str:
+    """``values.password``, its error named after the form's field."""
+    try:
+        return password(value)
+    except InvalidInput as error:
+        raise InvalidInput.field(field, error.errors[0].message) from None
+
+
+def _set_password(user: User, new_hash: str, *, verify: bool = False) -> bool:
+    """Set the hash and rotate the session token, only if the password hash and session token
+    are still those ``user`` was read with: a change that raced this one wins, and this one
+    changes nothing (False). ``verify`` also marks the address as proved."""
+    now = utcnow()
+    values: dict[str, object] = {
+        "password_hash": new_hash,
+        "session_token": _new_session_token(),
+        "updated_at": now,
+    }
+    if verify:
+        values["email_verified_at"] = func.coalesce(User.email_verified_at, now)
+    result = db.session.execute(
+        update(User)
+        .where(
+            User.id == user.id,
+            User.is_active.is_(True),
+            User.session_token == user.session_token,
+            User.password_hash.is_not_distinct_from(user.password_hash),
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def reset_password(token: str, new_password: str, *, via: Via) -> User:
+    """Set a new password through a reset link; the link's user, signed out everywhere.
+
+    The password follows ``values.password``. Every session of the account ends (the caller
+    signs its own browser in anew), and the address counts as verified: the link reached it.
+    An account without a password gets one this way. Raises InvalidInput for the password,
+    InvalidLink as ``read_reset_link`` does, or when another request used the link first.
+    """
+    new_password = _new_password(new_password, "password")
+    user = read_reset_link(token)
+    new_hash = password_hasher.hash(new_password)
+    with write_transaction():
+        if not _set_password(user, new_hash, verify=True):
+            raise InvalidLink(_RESET_LINK_GONE)
+        audit.record(
+            "user.password_reset",
+            actor=user,
+            via=via,
+            org=None,
+            targets=[audit.TargetChange(user.id, user.email)],
+        )
+    db.session.refresh(user)
+    return user

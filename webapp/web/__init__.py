@@ -37,6 +37,15 @@ def _globals() -> dict[str, Any]:
 
 
 def init_app(app: Flask) -> None:
-    from webapp.web import accounts, dev, htmx, invitations, members, orgs, tokens  # noqa: F401
+    from webapp.web import (  # noqa: F401
+        account,
+        accounts,
+        dev,
+        htmx,
+        invitations,
+        members,
+        orgs,
+        tokens,
+    )
 
     app.register_blueprint(bp)

@@ -215,3 +215,16 @@ def query_args(query: inputs.MemberQuery, **changes: object) -> dict[str, str]:
         for k, v in args.items()
         if v not in ("", None) and defaults.get(k) != v
     }
+
+
+# -- password reset (DESIGN §8) ---------------------------------------------------------------
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField("Email", render_kw=_hint(EMAIL_MAX, required=True))
+
+
+class ResetPasswordForm(FlaskForm):
+    password = PasswordField(
+        "New password (10 characters or more)", render_kw=_hint(PASSWORD_MAX, required=True)
+    )

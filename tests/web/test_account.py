@@ -1,0 +1,212 @@
+"""Password reset in the browser (DESIGN §7, §8): the mailed link, the same answer for every
+address, the limits, and sessions that end when they should (copied cookies stop working)."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from itsdangerous import TimestampSigner
+
+from webapp.extensions import db
+from webapp.models import User, Via
+from webapp.services import users
+
+from ..conftest import PASSWORD, csrf_token, login
+
+NEW_PASSWORD = "a new password, long enough"
+CSRF_VALUES = re.compile(r'(name="csrf[-_]token"[^>]*?)(content|value)="[^"]*"')
+LINK = re.compile(r"http://roster\.test(/password/reset/[A-Za-z0-9_.-]+)")
+
+
+@pytest.fixture
+def app_config(app_config):
+    return app_config | {
+        "ROSTER_RESET_LIMIT_PER_EMAIL": "2 per minute",
+        "ROSTER_RESET_LIMIT_PER_ADDRESS": "6 per minute",
+        "ROSTER_LOGIN_LIMIT_PER_EMAIL": "3 per minute",
+        "ROSTER_LOGIN_LIMIT_PER_ADDRESS": "10 per minute",
+    }
+
+
+def _ask(app, email: str):  # type: ignore[no-untyped-def]
+    """Ask for a reset link from a fresh browser; the answer, closed (the mail goes then)."""
+    client = app.test_client()
+    response = client.post(
+        "/password/forgot",
+        data={"email": email, "csrf_token": csrf_token(client, "/password/forgot")},
+    )
+    response.close()
+    return client, response
+
+
+def _link(mailbox, email: str) -> str:  # type: ignore[no-untyped-def]
+    [mail] = mailbox.to(email)
+    found = LINK.search(mail.text)
+    assert found, mail.text
+    assert found.group(0) in mail.html
+    return found.group(1)
+
+
+def _replay(app, client):  # type: ignore[no-untyped-def]
+    """A second browser holding a copy of ``client``'s session cookie."""
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    copy = app.test_client()
+    copy.set_cookie("session", cookie.value)
+    return copy
+
+
+def _signed_in(client) -> bool:  # type: ignore[no-untyped-def]
+    return client.get("/orgs").status_code == 200
+
+
+def _password_is(user: User, password: str) -> bool:
+    db.session.expire_all()  # what the requests wrote, not what the test's session holds
+    try:
+        users.authenticate(user.email, password)
+    except Exception:
+        return False
+    return True
+
+
+# -- password reset ---------------------------------------------------------------------------
+
+
+def test_the_sign_in_page_offers_a_reset(client):
+    assert 'href="/password/forgot"' in client.get("/login").text
+
+
+def test_the_reset_mail_arrives_after_the_answer_with_a_working_link(app, make_user, mailbox):
+    user = make_user(name="Rita Reset")
+    client = app.test_client()
+    response = client.post(
+        "/password/forgot",
+        data={"email": user.email, "csrf_token": csrf_token(client, "/password/forgot")},
+    )
+    assert response.status_code == 302 and response.headers["Location"] == "/login"
+    assert mailbox.mails == []  # not before the answer has gone out...
+    response.close()
+    path = _link(mailbox, user.email)  # ...and as soon as it has
+    [mail] = mailbox.to(user.email)
+    assert mail.subject == "Choose a new Roster password" and "Rita Reset" in mail.text
+
+    form = client.get(path)
+    assert form.status_code == 200 and user.email in form.text
+    assert form.headers["Cache-Control"] == "no-store"
+    done = client.post(path, data={"password": NEW_PASSWORD, "csrf_token": csrf_token(client)})
+    assert done.status_code == 302 and done.headers["Location"] == "/orgs"
+    page = client.get("/orgs")
+    assert page.status_code == 200 and "Your password is changed" in page.text
+    assert _password_is(user, NEW_PASSWORD) and not _password_is(user, PASSWORD)
+
+
+def test_an_unknown_or_deactivated_address_gets_the_same_answer_and_no_mail(
+    app, make_user, mailbox
+):
+    known, deactivated = make_user(), make_user()
+    users.set_user_active(deactivated.id, False, via=Via.CLI)
+    pages = {}
+    for email in (known.email, "nobody@example.com", deactivated.email):
+        client, response = _ask(app, email)
+        assert response.status_code == 302 and response.headers["Location"] == "/login"
+        page = client.get("/login").text
+        assert "If an account uses" in page
+        pages[email] = CSRF_VALUES.sub("", page).replace(email, "@")
+    assert len(set(pages.values())) == 1
+    assert [m.recipients for m in mailbox.mails] == [[known.email]]
+
+
+def test_a_malformed_address_is_shown_in_the_form(app, mailbox):
+    client = app.test_client()
+    response = client.post(
+        "/password/forgot",
+        data={"email": "not an address", "csrf_token": csrf_token(client, "/password/forgot")},
+    )
+    response.close()
+    assert response.status_code == 400 and 'aria-invalid="true"' in response.text
+    assert mailbox.mails == []
+
+
+def test_reset_requests_are_limited_per_email_counting_every_request(app, make_user, mailbox):
+    user = make_user()
+    for _ in range(2):
+        assert _ask(app, user.email)[1].status_code == 302
+    _, blocked = _ask(app, user.email)
+    assert blocked.status_code == 429
+    assert int(blocked.headers["Retry-After"]) > 0
+    assert "Too many password reset requests for this address" in blocked.text
+    assert len(mailbox.to(user.email)) == 2  # the refused request mailed nothing
+    # Unknown addresses count alike: the limit tells nothing about accounts.
+    for _ in range(2):
+        assert _ask(app, "nobody@example.com")[1].status_code == 302
+    assert _ask(app, "nobody@example.com")[1].status_code == 429
+
+
+def test_reset_requests_are_limited_per_client_address(app, make_user, mailbox):
+    people = [make_user() for _ in range(7)]
+    for person in people[:6]:
+        assert _ask(app, person.email)[1].status_code == 302
+    _, blocked = _ask(app, people[6].email)
+    assert blocked.status_code == 429 and int(blocked.headers["Retry-After"]) > 0
+    assert "from your address" in blocked.text
+    assert mailbox.to(people[6].email) == []
+
+
+def test_a_reset_link_works_once(app, make_user, mailbox):
+    user = make_user()
+    _ask(app, user.email)
+    path = _link(mailbox, user.email)
+    client = app.test_client()
+    assert client.get(path).status_code == 200
+    token = csrf_token(client)
+    assert (
+        client.post(path, data={"password": NEW_PASSWORD, "csrf_token": token}).status_code == 302
+    )
+    again = app.test_client()
+    gone = again.get(path)
+    assert gone.status_code == 410 and "Mail me a new link" in gone.text
+    answer = again.post(
+        path, data={"password": "another password!", "csrf_token": csrf_token(again)}
+    )
+    assert answer.status_code == 410
+    assert _password_is(user, NEW_PASSWORD)
+
+
+def test_a_reset_link_stops_working_after_an_hour(app, make_user, monkeypatch):
+    user = make_user()
+    with monkeypatch.context() as patched:
+        patched.setattr(TimestampSigner, "get_timestamp", lambda self: int(time.time()) - 3601)
+        late = users.password_reset_token(user)
+    client = app.test_client()
+    assert client.get(f"/password/reset/{late}").status_code == 410
+    answer = client.post(
+        f"/password/reset/{late}", data={"password": NEW_PASSWORD, "csrf_token": csrf_token(client)}
+    )
+    assert answer.status_code == 410 and "expired" in answer.text
+    assert _password_is(user, PASSWORD)
+
+
+def test_a_short_new_password_is_shown_in_the_form(app, make_user):
+    user = make_user()
+    path = f"/password/reset/{users.password_reset_token(user)}"
+    client = app.test_client()
+    answer = client.post(path, data={"password": "short", "csrf_token": csrf_token(client)})
+    assert answer.status_code == 400 and "at least 10 characters" in answer.text
+    assert client.get(path).status_code == 200  # the link still works
+    assert _password_is(user, PASSWORD)
+
+
+def test_a_reset_signs_out_every_other_session(app, client, make_user, mailbox):
+    user = make_user()
+    login(client, user)
+    stolen = _replay(app, client)
+    assert _signed_in(stolen)
+    _ask(app, user.email)
+    other = app.test_client()
+    path = _link(mailbox, user.email)
+    other.post(path, data={"password": NEW_PASSWORD, "csrf_token": csrf_token(other)})
+    assert _signed_in(other)  # the browser that used the link is in, on a fresh session
+    assert not _signed_in(stolen)
+    assert not _signed_in(client)
