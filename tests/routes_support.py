@@ -94,6 +94,9 @@ class Access:
     actions: frozenset[Action] = frozenset()
     # ORG: the request grants OWNER or touches an owner, so MANAGE_OWNERS is needed too.
     owner_target: bool = False
+    # SIGNED_IN: refused (409) to the last active owner of an organization (deleting one's
+    # account, DESIGN §8).
+    unless_last_owner: bool = False
 
     def __str__(self) -> str:
         if self.kind is not Kind.ORG:
@@ -104,6 +107,7 @@ class Access:
 
 PUBLIC = Access(Kind.PUBLIC)
 SIGNED_IN = Access(Kind.SIGNED_IN)
+SIGNED_IN_UNLESS_LAST_OWNER = Access(Kind.SIGNED_IN, unless_last_owner=True)
 NOBODY = Access(Kind.NOBODY)
 INVITEE = Access(Kind.INVITEE)
 
@@ -262,6 +266,22 @@ def _password_is(email: str, password: str) -> bool:
 def password_reset(refs: Mapping[str, Any], actor_id: int | None) -> bool:
     """The reset link's account (the stranger's) signs in with the new password now."""
     return _password_is(refs["login_email"], NEW_PASSWORD)
+
+
+def password_changed(refs: Mapping[str, Any], actor_id: int | None) -> bool:
+    email = db.session.scalar(select(User.email).where(User.id == actor_id))
+    return email is not None and _password_is(email, NEW_PASSWORD)
+
+
+def user_renamed(refs: Mapping[str, Any], actor_id: int | None) -> bool:
+    return db.session.scalar(select(User.name).where(User.id == actor_id)) == NEW_NAME
+
+
+def account_deleted(refs: Mapping[str, Any], actor_id: int | None) -> bool:
+    return (
+        db.session.scalar(select(User.id).where(User.id == actor_id)) is None
+        and _membership(refs["org"], actor_id) is None
+    )
 
 
 # -- the table --------------------------------------------------------------------------------
@@ -730,7 +750,7 @@ ROUTES: list[Route] = [
         signed_in_ok=302,
         effect=joined_by_invitation,
     ),
-    # -- password reset (DESIGN §8) --------------------------------------------------------
+    # -- password reset and my account (DESIGN §8) ----------------------------------------
     # Anyone may ask for a link (the answer never says whether the address has an account) and
     # use one: the link, mailed to the address, is the proof. Using it signs the browser in as
     # the link's account, whoever was signed in before.
@@ -745,6 +765,25 @@ ROUTES: list[Route] = [
         params={"token": Ref("reset_token")},
         form={"password": NEW_PASSWORD},
         effect=password_reset,
+    ),
+    R("web.account_page", "GET", SIGNED_IN, 200),
+    R("web.rename_account", "POST", SIGNED_IN, 302, form={"name": NEW_NAME}, effect=user_renamed),
+    R(
+        "web.change_password",
+        "POST",
+        SIGNED_IN,
+        302,
+        form={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+        effect=password_changed,
+    ),
+    R("web.sign_out_everywhere", "POST", SIGNED_IN, 302, effect=signed_out),
+    R(
+        "web.delete_account",
+        "POST",
+        SIGNED_IN_UNLESS_LAST_OWNER,
+        302,
+        form={"password": PASSWORD},
+        effect=account_deleted,
     ),
 ]
 

@@ -56,6 +56,7 @@ class Actor:
     role: Role | None = None  # the membership of the organization under test, if any
     active: bool = True
     signed_in: bool = True
+    last_owner: bool = False  # the only active owner of an organization (not the one under test)
 
     def may(self) -> set[Action]:
         if self.role is None:
@@ -74,7 +75,7 @@ ANONYMOUS = Actor("anonymous", signed_in=False)
 ACTORS = [
     ANONYMOUS,
     Actor("stranger"),
-    Actor("other_owner"),  # the owner of another organization
+    Actor("other_owner", last_owner=True),  # the only owner of another organization
     *(Actor(role.name.lower(), role) for role in Role),
     Actor("suspended_admin", Role.ADMIN, active=False),
 ]
@@ -120,6 +121,8 @@ def outcome(route: Route, transport: Transport, actor: Actor) -> Outcome:
     if access.kind is Kind.INVITEE:
         return Outcome(403)
     if access.kind is Kind.SIGNED_IN:
+        if access.unless_last_owner and actor.last_owner:
+            return Outcome(409)
         return Outcome(route.ok, route.effect is not None)
     if access.kind is Kind.NOBODY or actor.role is None:
         return Outcome(404)
@@ -186,12 +189,18 @@ class World:
 
     @classmethod
     def build(cls, app: Flask) -> World:
-        # One statement for the users: sessions are signed in directly, so only the stranger
-        # (who signs in through the login form in the matrix) needs a password.
+        # One statement for the users: sessions are signed in directly. The stranger signs in
+        # through the login form in the matrix; everyone's password confirms changes to their
+        # own account (one UPDATE gives them all the same one).
         names = ("owner", *MEMBERS, "other_owner", "newcomer")
         ids = users.create_users(
             [(f"{name}@matrix.example", name.replace("_", " ").title()) for name in names],
             via=Via.CLI,
+        )
+        db.session.execute(
+            update(User)
+            .where(User.id.in_(ids))
+            .values(password_hash=users.password_hasher.hash(PASSWORD))
         )
         by_id = {user.id: user for user in db.session.scalars(select(User))}
         people = {name: by_id[user_id] for name, user_id in zip(names, ids, strict=True)}

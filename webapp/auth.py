@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -14,12 +16,13 @@ from flask import Flask, current_app, request
 from limits import RateLimitItem, parse_many
 
 from webapp.extensions import limiter, login_manager
-from webapp.models import User
+from webapp.models import User, Via
 from webapp.services import tokens, users
 from webapp.services.errors import (
     AuthenticationFailed,
     TooManyAttempts,
     Unverified,
+    WrongPassword,
 )
 
 
@@ -160,7 +163,7 @@ def init_app(app: Flask) -> None:
     login_manager.user_loader(users.load_session_user)
 
 
-# -- password reset (DESIGN §8) ---------------------------------------------------------------
+# -- my account (DESIGN §8) -------------------------------------------------------------------
 
 # Password reset requests count every request, a known address or not, like sign-up: a request
 # mails someone, so per email nobody can flood an inbox with links, and per client address the
@@ -190,3 +193,30 @@ def request_password_reset(email: str) -> None:
     RESET_PER_ADDRESS.take(client_address())
     RESET_PER_EMAIL.take(_email_key(email))
     users.request_password_reset(email)
+
+
+@contextmanager
+def _password_confirmation(user: User) -> Iterator[None]:
+    """A password typed to confirm a change is one more guess at it: a wrong one counts as a
+    failed sign-in for the account and the client address, under the same limits, so a
+    borrowed session cannot try passwords faster than the sign-in form allows."""
+    LOGIN_PER_ADDRESS.check(client_address())
+    LOGIN_PER_EMAIL.check(user.email)
+    try:
+        yield
+    except WrongPassword:
+        LOGIN_PER_ADDRESS.hit(client_address())
+        LOGIN_PER_EMAIL.hit(user.email)
+        raise
+
+
+def change_password(user: User, current: str, new: str) -> None:
+    """``users.change_password`` from the account page, under the sign-in failure limits."""
+    with _password_confirmation(user):
+        users.change_password(user, current, new, via=Via.WEB)
+
+
+def delete_account(user: User, password: str) -> None:
+    """``users.delete_user`` from the account page, under the sign-in failure limits."""
+    with _password_confirmation(user):
+        users.delete_user(user, password, via=Via.WEB)

@@ -1,5 +1,6 @@
-"""Password reset in the browser (DESIGN §7, §8): the mailed link, the same answer for every
-address, the limits, and sessions that end when they should (copied cookies stop working)."""
+"""Password reset and My account in the browser (DESIGN §7, §8): the mailed link, the same
+answer for every address, the limits, and sessions that end when they should (copied cookies
+stop working) while this browser stays signed in where it should."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ import time
 
 import pytest
 from itsdangerous import TimestampSigner
+from sqlalchemy import func, select
 
 from webapp.extensions import db
-from webapp.models import User, Via
-from webapp.services import users
+from webapp.models import Membership, Organization, Role, User, Via
+from webapp.services import organizations, users
 
 from ..conftest import PASSWORD, csrf_token, login
+from .conftest import HX
 
 NEW_PASSWORD = "a new password, long enough"
 CSRF_VALUES = re.compile(r'(name="csrf[-_]token"[^>]*?)(content|value)="[^"]*"')
@@ -60,6 +63,13 @@ def _replay(app, client):  # type: ignore[no-untyped-def]
 
 def _signed_in(client) -> bool:  # type: ignore[no-untyped-def]
     return client.get("/orgs").status_code == 200
+
+
+def _post(client, path: str, data: dict | None = None, *, htmx: bool = False):  # type: ignore[no-untyped-def]
+    token = csrf_token(client, "/roles")
+    if htmx:
+        return client.post(path, data=data or {}, headers={**HX, "X-CSRFToken": token})
+    return client.post(path, data={**(data or {}), "csrf_token": token})
 
 
 def _password_is(user: User, password: str) -> bool:
@@ -210,3 +220,152 @@ def test_a_reset_signs_out_every_other_session(app, client, make_user, mailbox):
     assert _signed_in(other)  # the browser that used the link is in, on a fresh session
     assert not _signed_in(stolen)
     assert not _signed_in(client)
+
+
+# -- my account -------------------------------------------------------------------------------
+
+
+def test_the_top_bar_links_the_account_page(browser_for, make_user):
+    page = browser_for(make_user()).get("/orgs").text
+    assert 'href="/settings/account"' in page
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["form", "htmx"])
+def test_change_password_keeps_this_browser_and_ends_the_others(app, client, make_user, htmx):
+    user = make_user()
+    login(client, user)
+    stolen = _replay(app, client)
+
+    wrong = _post(
+        client,
+        "/settings/account/password",
+        {"current_password": "not my password", "new_password": NEW_PASSWORD},
+        htmx=htmx,
+    )
+    assert wrong.status_code == 400 and "is not your current password" in wrong.text
+    assert _signed_in(stolen) and _password_is(user, PASSWORD)  # nothing changed
+
+    done = _post(
+        client,
+        "/settings/account/password",
+        {"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+        htmx=htmx,
+    )
+    if htmx:
+        assert done.status_code == 200 and "<html" not in done.text
+        assert "Every other session is signed out" in done.text
+    else:
+        assert done.status_code == 302 and done.headers["Location"] == "/settings/account"
+    assert _signed_in(client)
+    assert not _signed_in(stolen)
+    assert _password_is(user, NEW_PASSWORD)
+
+
+def test_wrong_current_passwords_are_limited_like_sign_ins(browser_for, make_user):
+    user = make_user()
+    browser = browser_for(user)
+    data = {"current_password": "not my password", "new_password": NEW_PASSWORD}
+    for _ in range(3):
+        assert browser.post("/settings/account/password", data).status_code == 400
+    data["current_password"] = PASSWORD
+    blocked = browser.post("/settings/account/password", data)
+    assert blocked.status_code == 429 and int(blocked.headers["Retry-After"]) > 0
+    assert _password_is(user, PASSWORD)
+
+
+def test_sign_out_everywhere_ends_this_session_and_every_copy(app, client, make_user):
+    user = make_user()
+    login(client, user)
+    stolen = _replay(app, client)
+    response = _post(client, "/settings/account/sign-out-everywhere")
+    assert response.status_code == 302 and response.headers["Location"] == "/login"
+    assert "signed out everywhere" in client.get("/login").text
+    assert not _signed_in(client)
+    assert not _signed_in(stolen)
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["form", "htmx"])
+def test_rename_shows_in_the_member_list(app, browser_for, team, htmx):
+    person = team.people[0]
+    answer = browser_for(person).post(
+        "/settings/account/name", {"name": "Zelda Renamed"}, htmx=htmx
+    )
+    if htmx:
+        assert answer.status_code == 200
+        assert 'id="who"' in answer.text and "Zelda Renamed" in answer.text  # the top bar too
+    else:
+        assert answer.status_code == 302
+    owner = app.test_client()
+    login(owner, team.owner)
+    members_page = owner.get(f"/orgs/{team.org.id}/members?q=zelda").text
+    assert "Zelda Renamed" in members_page and person.email in members_page
+
+
+def test_a_bad_name_is_shown_beside_the_field(browser_for, make_user):
+    user = make_user(name="Kept Name")
+    answer = browser_for(user).post("/settings/account/name", {"name": " "}, htmx=True)
+    assert answer.status_code == 400 and 'aria-invalid="true"' in answer.text
+    db.session.expire_all()
+    assert db.session.get(User, user.id).name == "Kept Name"
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["form", "htmx"])
+def test_delete_is_refused_to_the_last_owner_listing_the_organizations(
+    browser_for, team, make_org, htmx
+):
+    second = make_org(team.owner, "Second Org")
+    browser = browser_for(team.owner)
+    listed = browser.get("/settings/account").text
+    answer = browser.post("/settings/account/delete", {"password": PASSWORD}, htmx=htmx)
+    assert answer.status_code == 409
+    for page in (listed, answer.text):
+        for org_id, name in ((team.org.id, "Acme"), (second.id, "Second Org")):
+            assert name in page
+            assert f'href="/orgs/{org_id}/members"' in page
+            assert f'href="/orgs/{org_id}/settings"' in page
+    assert "last active owner of Acme, Second Org" in answer.text
+    db.session.expire_all()
+    assert db.session.get(User, team.owner.id) is not None
+    assert browser.get("/orgs").status_code == 200
+
+
+def test_delete_needs_the_password(browser_for, team):
+    browser = browser_for(team.admin)
+    answer = browser.post("/settings/account/delete", {"password": "wrong password!"}, htmx=True)
+    assert answer.status_code == 400 and "is not your password" in answer.text
+    db.session.expire_all()
+    assert db.session.get(User, team.admin.id) is not None
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["form", "htmx"])
+def test_delete_removes_the_account_signs_out_and_keeps_counters_right(
+    app, client, team, make_org, add_member, htmx
+):
+    elsewhere = make_org(team.viewer, "Elsewhere")
+    add_member(elsewhere, team.admin, Role.OWNER)  # a co-owner: Elsewhere keeps Vera
+    admin_id = team.admin.id
+    login(client, team.admin)
+    stolen = _replay(app, client)
+    answer = _post(client, "/settings/account/delete", {"password": PASSWORD}, htmx=htmx)
+    if htmx:
+        assert answer.status_code == 200 and answer.headers["HX-Redirect"] == "/login"
+    else:
+        assert answer.status_code == 302 and answer.headers["Location"] == "/login"
+    assert "Your account is deleted" in client.get("/login").text
+    assert not _signed_in(client) and not _signed_in(stolen)
+    db.session.expire_all()
+    assert db.session.get(User, admin_id) is None
+    for org_id in (team.org.id, elsewhere.id):
+        org = db.session.get(Organization, org_id)
+        rows = db.session.execute(
+            select(Membership.role, Membership.is_active).where(
+                Membership.organization_id == org_id
+            )
+        ).all()
+        assert org.member_count == len(rows)
+        assert org.active_count == sum(1 for r in rows if r.is_active)
+        for role, counter in organizations.ROLE_COUNTERS.items():
+            assert getattr(org, counter) == sum(1 for r in rows if r.role is role), counter
+    summary = {m.metric: m.value for m in organizations.get_summary(team.owner, team.org.id)}
+    assert summary["members_total"] == 7 and summary["role_admin"] == 0
+    assert db.session.scalar(select(func.count()).where(Membership.user_id == admin_id)) == 0

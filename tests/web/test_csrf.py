@@ -9,6 +9,8 @@ from webapp.extensions import db
 from webapp.models import ApiToken, AuditEvent, Organization, User, Via
 from webapp.services import tokens, users
 
+from ..conftest import PASSWORD
+
 
 def _state() -> tuple[object, ...]:
     return (
@@ -16,7 +18,7 @@ def _state() -> tuple[object, ...]:
         db.session.scalar(select(func.count()).select_from(Organization)) or 0,
         db.session.scalar(select(func.count()).select_from(ApiToken)) or 0,
         list(db.session.scalars(select(Organization.organization_name))),
-        # Accounts: names, passwords and sessions (password reset).
+        # Accounts: names, passwords and sessions (the account page and password reset).
         db.session.execute(
             select(User.id, User.name, User.password_hash, User.session_token).order_by(User.id)
         ).all(),
@@ -42,6 +44,13 @@ FORMS = [
     ("/settings/tokens", {"name": "ci", "expires": "never"}),
     ("/settings/tokens/{token}/revoke", {}),
     ("/logout", {}),
+    ("/settings/account/name", {"name": "Renamed Person"}),
+    (
+        "/settings/account/password",
+        {"current_password": PASSWORD, "new_password": "a new password, long enough"},
+    ),
+    ("/settings/account/sign-out-everywhere", {}),
+    ("/settings/account/delete", {"password": PASSWORD}),
     ("/password/forgot", {"email": "{email}"}),
     ("/password/reset/{reset}", {"password": "a new password, long enough"}),
 ]

@@ -17,10 +17,10 @@ def _main(html: str) -> str:
 
 
 ORG_PAGES = ["/orgs/{id}", "/orgs/{id}/members", "/orgs/{id}/settings", "/orgs/{id}/activity"]
-PAGES = ["/orgs", *ORG_PAGES, "/settings/tokens", "/roles"]
+PAGES = ["/orgs", *ORG_PAGES, "/settings/tokens", "/settings/account", "/roles"]
 
 
-@pytest.mark.parametrize("path", [*ORG_PAGES, "/settings/tokens"])
+@pytest.mark.parametrize("path", [*ORG_PAGES, "/settings/tokens", "/settings/account"])
 def test_page_is_full_and_partial_on_htmx_with_vary(browser_for, team, path):
     browser = browser_for(team.owner)
     url = path.format(id=team.org.id)

@@ -32,6 +32,40 @@ class TargetChange:
     new_active: bool | None = None
 
 
+def _rows(
+    action: str,
+    *,
+    actor: User | None,
+    via: Via,
+    entries: Sequence[tuple[int | None, str | None, TargetChange | None]],
+    details: dict[str, Any] | None,
+) -> list[dict[str, Any]]:
+    """The rows of one change: one per (organization id, organization name, target) entry."""
+    base = {
+        "created_at": utcnow(),
+        "operation_id": uuid.uuid4().hex,
+        "action": action,
+        "via": str(via),
+        "actor_id": actor.id if actor else None,
+        "actor_email": actor.email if actor else None,
+        "details": details,
+    }
+    return [
+        base
+        | {
+            "organization_id": org_id,
+            "organization_name": org_name,
+            "target_user_id": t.user_id if t else None,
+            "target_email": t.email if t else None,
+            "old_role": t.old_role if t else None,
+            "new_role": t.new_role if t else None,
+            "old_active": t.old_active if t else None,
+            "new_active": t.new_active if t else None,
+        }
+        for org_id, org_name, t in entries
+    ]
+
+
 def record(
     action: str,
     *,
@@ -45,39 +79,27 @@ def record(
 
     Call it inside the change's ``write_transaction``; the events commit or roll back with it.
     """
-    base = {
-        "created_at": utcnow(),
-        "operation_id": uuid.uuid4().hex,
-        "action": action,
-        "via": str(via),
-        "actor_id": actor.id if actor else None,
-        "actor_email": actor.email if actor else None,
-        "organization_id": org.id if org else None,
-        "organization_name": org.organization_name if org else None,
-        "details": details,
-    }
-    empty = {
-        "target_user_id": None,
-        "target_email": None,
-        "old_role": None,
-        "new_role": None,
-        "old_active": None,
-        "new_active": None,
-    }
-    rows = [
-        base
-        | {
-            "target_user_id": t.user_id,
-            "target_email": t.email,
-            "old_role": t.old_role,
-            "new_role": t.new_role,
-            "old_active": t.old_active,
-            "new_active": t.new_active,
-        }
-        for t in targets
-    ] or [base | empty]
+    org_id, org_name = (org.id, org.organization_name) if org else (None, None)
+    entries = [(org_id, org_name, t) for t in targets] or [(org_id, org_name, None)]
+    rows = _rows(action, actor=actor, via=via, entries=entries, details=details)
     # The table, not the mapped class: a plain executemany, without the ORM's per-row bulk work.
     db.session.execute(insert(AuditEvent.__table__), rows)
+
+
+def record_in_organizations(
+    action: str,
+    *,
+    actor: User | None,
+    via: Via,
+    entries: Sequence[tuple[int | None, str | None, TargetChange | None]],
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Write the events of one change that touches several organizations at once (deleting an
+    account): a row per (organization id, organization name, target) entry, in one statement
+    however many organizations. An entry without an organization is the change's own row."""
+    if entries:
+        rows = _rows(action, actor=actor, via=via, entries=entries, details=details)
+        db.session.execute(insert(AuditEvent.__table__), rows)
 
 
 @dataclass(frozen=True)

@@ -187,3 +187,10 @@ class TooManyAttempts(DomainError):
     def __init__(self, retry_after: int, message: str | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class WrongPassword(InvalidInput):
+    """The password given to confirm a change is not the account's (400, beside its field)."""
+
+    code = "wrong_password"
+    default_message = "This is not your current password."

@@ -6,19 +6,21 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from itsdangerous import BadData, BadSignature, URLSafeTimedSerializer
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from webapp import mail
 from webapp.config import signup_policy as config_signup_policy
 from webapp.extensions import db
-from webapp.models import Membership, Role, User, Via, utcnow
+from webapp.models import Membership, Organization, Role, User, Via, utcnow
 from webapp.services import audit
 from webapp.services.errors import (
     AuthenticationFailed,
@@ -27,10 +29,12 @@ from webapp.services.errors import (
     InvalidLink,
     LastOwner,
     SignupClosed,
+    WrongPassword,
 )
-from webapp.services.organizations import active_owners
+from webapp.services.members import counter_deltas
+from webapp.services.organizations import ROLE_COUNTERS, active_owners, joins_after
 from webapp.services.transactions import lock_organizations, write_transaction
-from webapp.services.values import email_address, is_id, password, person_name
+from webapp.services.values import email_address, is_id, name_sort_key, password, person_name
 
 # argon2id with argon2-cffi's defaults (RFC 9106 low-memory profile). Tests swap in a cheap one.
 password_hasher = PasswordHasher()
@@ -402,7 +406,7 @@ def set_user_active(user_id: int, is_active: bool, *, via: Via, actor: User | No
         )
 
 
-# -- password reset (DESIGN §8) ---------------------------------------------------------------
+# -- my account (DESIGN §8): password reset, name, password, sign out everywhere, deletion ------
 
 RESET_LINK_SECONDS = 3600
 _RESET_SALT = "roster.password-reset"
@@ -494,6 +498,15 @@ def _new_password(value: object, field: str) -> str:
         raise InvalidInput.field(field, error.errors[0].message) from None
 
 
+def _password_matches(user: User, password_text: object) -> bool:
+    if user.password_hash is None or not isinstance(password_text, str):
+        return False
+    try:
+        return password_hasher.verify(user.password_hash, password_text)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
 def _set_password(user: User, new_hash: str, *, verify: bool = False) -> bool:
     """Set the hash and rotate the session token, only if the password hash and session token
     are still those ``user`` was read with: a change that raced this one wins, and this one
@@ -543,3 +556,191 @@ def reset_password(token: str, new_password: str, *, via: Via) -> User:
         )
     db.session.refresh(user)
     return user
+
+
+def rename_user(user: User, name: str, *, via: Via) -> User:
+    """Change the user's name, and the sort key every membership of theirs keeps of it, so
+    every organization's member list shows and sorts the new name. The same name again changes
+    nothing and is not recorded. Raises InvalidInput for a bad name."""
+    name = person_name(name)
+    with write_transaction():
+        old = db.session.scalar(select(User.name).where(User.id == user.id))
+        if old != name:
+            now = utcnow()
+            db.session.execute(
+                update(User)
+                .where(User.id == user.id)
+                .values(name=name, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            db.session.execute(
+                update(Membership)
+                .where(Membership.user_id == user.id)
+                .values(sort_name=name_sort_key(name))
+                .execution_options(synchronize_session=False)
+            )
+            audit.record(
+                "user.rename",
+                actor=user,
+                via=via,
+                org=None,
+                targets=[audit.TargetChange(user.id, user.email)],
+                details={"old_name": old, "new_name": name},
+            )
+    db.session.refresh(user)
+    return user
+
+
+def change_password(user: User, current: str, new: str, *, via: Via) -> None:
+    """Change the password; the current one is required. Every session ends, this one too:
+    the caller signs its own browser in again with the user's new session token.
+
+    Raises InvalidInput for a new password that breaks ``values.password`` (on
+    ``new_password``), WrongPassword (on ``current_password``) when the current one does not
+    match, the account has none, or another change came first.
+    """
+    new = _new_password(new, "new_password")
+    if not _password_matches(user, current):
+        raise WrongPassword.field("current_password", "is not your current password")
+    new_hash = password_hasher.hash(new)
+    with write_transaction():
+        if not _set_password(user, new_hash):
+            raise WrongPassword.field("current_password", "is not your current password")
+        audit.record(
+            "user.password_change",
+            actor=user,
+            via=via,
+            org=None,
+            targets=[audit.TargetChange(user.id, user.email)],
+        )
+    db.session.refresh(user)
+
+
+@dataclass(frozen=True)
+class OwnedOrganization:
+    """An organization the user alone owns: it must change hands before the account can go."""
+
+    id: int
+    organization_name: str
+
+
+def _sole_owned(user_id: int) -> list[OwnedOrganization]:
+    mine = select(Membership.organization_id).where(
+        Membership.user_id == user_id,
+        Membership.role == Role.OWNER,
+        Membership.is_active.is_(True),
+    )
+    # Of those, the ones with another active owner (whose own account is active too).
+    shared = (
+        active_owners(mine)
+        .where(Membership.user_id != user_id)
+        .with_only_columns(Membership.organization_id)
+    )
+    rows = db.session.execute(
+        select(Organization.id, Organization.organization_name)
+        .where(Organization.id.in_(mine), Organization.id.not_in(shared))
+        .order_by(func.lower(Organization.organization_name), Organization.id)
+    )
+    return [OwnedOrganization(*row) for row in rows]
+
+
+def sole_owned_organizations(user: User) -> list[OwnedOrganization]:
+    """The organizations whose only active owner is this user, by name (one statement)."""
+    return _sole_owned(user.id)
+
+
+def delete_user(user: User, password_text: str, *, via: Via) -> None:
+    """Delete the account, confirmed by its password: its memberships (each organization's
+    counters follow, and its activity log records the departure), its API tokens, the user.
+    Audit events stay, with the address and name as they were.
+
+    Refused with LastOwner, naming them, while the user is the last active owner of any
+    organization: another member must become OWNER there first (a transfer), or the
+    organization be deleted.
+    Raises WrongPassword (on ``password``) for a wrong password. One transaction, under the
+    locks of every organization the user is in, in a fixed number of statements however many.
+    """
+    if not _password_matches(user, password_text):
+        raise WrongPassword.field("password", "is not your password")
+    with write_transaction():
+        lock_organizations(select(Membership.organization_id).where(Membership.user_id == user.id))
+        sole = _sole_owned(user.id)
+        if sole:
+            names = ", ".join(org.organization_name for org in sole)
+            raise LastOwner(
+                f"You are the last active owner of {names}. Transfer the ownership of each, "
+                "or delete it, before you delete your account."
+            )
+        rows = db.session.execute(
+            select(
+                Membership.organization_id,
+                Membership.role,
+                Membership.is_active,
+                Membership.created_at,
+                Organization.organization_name,
+                Organization.joins_by_day,
+            )
+            .join(Organization, Organization.id == Membership.organization_id)
+            .where(Membership.user_id == user.id)
+        ).all()
+        now = utcnow()
+        if rows:
+            db.session.execute(
+                delete(Membership)
+                .where(Membership.user_id == user.id)
+                .execution_options(synchronize_session=False)
+            )
+            _count_departures(rows, now)
+        details = {"name": user.name}
+        audit.record_in_organizations(
+            "user.delete",
+            actor=user,
+            via=via,
+            entries=[
+                (None, None, audit.TargetChange(user.id, user.email)),
+                *(
+                    (
+                        row.organization_id,
+                        row.organization_name,
+                        audit.TargetChange(
+                            user.id, user.email, old_role=row.role, old_active=row.is_active
+                        ),
+                    )
+                    for row in rows
+                ),
+            ],
+            details=details,
+        )
+        # The database deletes the API tokens with the user (ON DELETE CASCADE).
+        db.session.execute(
+            delete(User).where(User.id == user.id).execution_options(synchronize_session=False)
+        )
+        db.session.expunge(user)
+
+
+def _count_departures(rows: Sequence[Any], now: datetime) -> None:
+    """Take one departed member (role, active flag, join day) off each organization's
+    counters: one executemany, each organization's row as read under its lock."""
+    table = Organization.__table__
+    counters = ("member_count", "active_count", *ROLE_COUNTERS.values())
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values(
+            updated_at=bindparam("b_now"),
+            joins_by_day=bindparam("b_joins"),
+            **{name: table.c[name] + bindparam(f"b_{name}") for name in counters},
+        )
+    )
+    params = []
+    for row in rows:
+        deltas = counter_deltas([(row.role, row.is_active)], [])
+        params.append(
+            {
+                "b_id": row.organization_id,
+                "b_now": now,
+                "b_joins": joins_after(row.joins_by_day, now, left=[row.created_at]),
+                **{f"b_{name}": deltas.get(name, 0) for name in counters},
+            }
+        )
+    db.session.connection().execute(statement, params)

@@ -1,11 +1,17 @@
-"""My account (DESIGN §8): the password reset that starts from the sign-in page.
+"""My account (DESIGN §8): the account page (name, password, sign out everywhere, delete) and
+the password reset that starts from the sign-in page.
 
-Every rule is ``services.users``'; the limits are ``auth``'s.
+Each form of the account page posts to its own URL: without JavaScript it redirects back with
+a flash; with htmx it answers the form's partial (the page includes the same one). Every rule
+is ``services.users``'; the failure limits are ``auth``'s.
 """
 
 from __future__ import annotations
 
-from flask import flash, make_response, redirect, render_template, url_for
+from typing import Any
+
+from flask import flash, make_response, redirect, render_template, session, url_for
+from flask_login import login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from webapp import auth
@@ -15,7 +21,16 @@ from webapp.services.errors import DomainError, InvalidInput, InvalidLink, TooMa
 from webapp.web import bp
 from webapp.web.accounts import _start_session
 from webapp.web.errors import attach_to_form
-from webapp.web.forms import ForgotPasswordForm, ResetPasswordForm
+from webapp.web.forms import (
+    ChangePasswordForm,
+    DeleteAccountForm,
+    EmptyForm,
+    ForgotPasswordForm,
+    NameForm,
+    ResetPasswordForm,
+)
+from webapp.web.htmx import is_htmx, render
+from webapp.web.orgs import me
 
 RESET_SENT = (
     "If an account uses {email}, we sent it a link to choose a new password. "
@@ -80,3 +95,93 @@ def reset_password(token: str) -> Response:
         return _no_store(make_response(page, 410))
     page = render_template("account/reset.html", form=form, user=user, token=token)
     return _no_store(make_response(page, status))
+
+
+# -- the account page --------------------------------------------------------------------------
+
+
+def _page(partial: str, status: int = 200, **context: Any) -> Response:
+    context.setdefault("name_form", NameForm(formdata=None))
+    context.setdefault("password_form", ChangePasswordForm(formdata=None))
+    context.setdefault("delete_form", DeleteAccountForm(formdata=None))
+    if context["name_form"].name.data is None:
+        context["name_form"].name.data = me().name
+    return render(
+        "account/index.html",
+        partial,
+        status,
+        sessions_form=EmptyForm(),
+        sole_owned=users.sole_owned_organizations(me()),
+        **context,
+    )
+
+
+@bp.get("/settings/account")
+@login_required
+def account_page() -> Response:
+    return _page("account/_panel.html")
+
+
+@bp.post("/settings/account/name")
+@login_required
+def rename_account() -> Response:
+    form = NameForm()
+    try:
+        user = users.rename_user(me(), form.name.data or "", via=Via.WEB)
+    except DomainError as error:
+        return _page("account/_name_form.html", attach_to_form(form, error), name_form=form)
+    flash(f"Your name is now {user.name}.", "success")
+    if not is_htmx():
+        return redirect(url_for("web.account_page"))
+    return _page("account/_name_form.html", renamed=True)
+
+
+@bp.post("/settings/account/password")
+@login_required
+def change_password() -> Response:
+    """The current password is required; every other session ends, this browser stays in."""
+    form = ChangePasswordForm()
+    try:
+        auth.change_password(me(), form.current_password.data or "", form.new_password.data or "")
+    except TooManyAttempts as error:
+        form.form_errors.append(error.message)
+        return _too_many(_page("account/_password_form.html", 429, password_form=form), error)
+    except DomainError as error:
+        status = attach_to_form(form, error)
+        return _page("account/_password_form.html", status, password_form=form)
+    # The service rotated the session token: this browser signs in with the new one.
+    login_user(me())
+    flash("Your password is changed. Every other session is signed out.", "success")
+    if not is_htmx():
+        return redirect(url_for("web.account_page"))
+    return _page("account/_password_form.html")
+
+
+@bp.post("/settings/account/sign-out-everywhere")
+@login_required
+def sign_out_everywhere() -> Response:
+    # CSRF is checked before the view. The same rotation as signing out: every copy of every
+    # session cookie, this browser's too, stops working.
+    users.end_all_sessions(me())
+    logout_user()
+    session.clear()
+    flash("You are signed out everywhere, this browser included.", "info")
+    return redirect(url_for("web.login"))
+
+
+@bp.post("/settings/account/delete")
+@login_required
+def delete_account() -> Response:
+    form = DeleteAccountForm()
+    try:
+        auth.delete_account(me(), form.password.data or "")
+    except TooManyAttempts as error:
+        form.form_errors.append(error.message)
+        return _too_many(_page("account/_delete_form.html", 429, delete_form=form), error)
+    except DomainError as error:  # the password, or the last owner of an organization
+        status = attach_to_form(form, error)
+        return _page("account/_delete_form.html", status, delete_form=form)
+    logout_user()
+    session.clear()
+    flash("Your account is deleted. Thank you for using Roster.", "info")
+    return redirect(url_for("web.login"))

@@ -217,7 +217,7 @@ def query_args(query: inputs.MemberQuery, **changes: object) -> dict[str, str]:
     }
 
 
-# -- password reset (DESIGN §8) ---------------------------------------------------------------
+# -- my account and password reset (DESIGN §8) ------------------------------------------------
 
 
 class ForgotPasswordForm(FlaskForm):
@@ -227,4 +227,23 @@ class ForgotPasswordForm(FlaskForm):
 class ResetPasswordForm(FlaskForm):
     password = PasswordField(
         "New password (10 characters or more)", render_kw=_hint(PASSWORD_MAX, required=True)
+    )
+
+
+class NameForm(FlaskForm):
+    name = StringField("Name", render_kw=_hint(NAME_MAX, required=True))
+
+
+class ChangePasswordForm(FlaskForm):
+    current_password = PasswordField(
+        "Current password", render_kw=_hint(PASSWORD_MAX, required=True)
+    )
+    new_password = PasswordField(
+        "New password (10 characters or more)", render_kw=_hint(PASSWORD_MAX, required=True)
+    )
+
+
+class DeleteAccountForm(FlaskForm):
+    password = PasswordField(
+        "Your password, to confirm", render_kw=_hint(PASSWORD_MAX, required=True)
     )
