@@ -58,6 +58,7 @@ class World:
     org_id: int
     suspended_org_id: int
     emails: dict[str, str]  # "owner" / "viewer" -> email
+    reset_token: str  # a password reset link's token (for Gina, who is never signed in here)
 
 
 # -- what each page needs before the scan ---------------------------------------------------
@@ -104,10 +105,16 @@ def _empty_sign_up(page: Page) -> None:
     expect(page.locator(".field-error").first).to_be_visible()
 
 
+def _empty_name(page: Page) -> None:
+    page.get_by_role("textbox", name="Name").fill("")
+    page.get_by_role("button", name="Save name").click()
+    expect(page.locator(".field-error").first).to_be_visible()
+
+
 @dataclass(frozen=True)
 class Case:
     """A page in one state. ``paths`` maps each user who can reach it to its URL ("{org}" and
-    "{suspended_org}" are filled in), ``status`` is the answer expected on loading it."""
+    "{suspended_org}", "{reset}" are filled in), ``status`` is the answer expected on loading it."""
 
     name: str
     paths: dict[str, str]
@@ -146,6 +153,12 @@ CASES = [
     Case("verify", {ANONYMOUS: "/verify/a-link-from-a-mail"}),
     Case("outbox", {ANONYMOUS: "/dev/outbox"}),
     Case("tokens-new", {OWNER: "/settings/tokens", VIEWER: "/settings/tokens"}, _new_token),
+    # The owner is Umbrella's only owner: the page lists it beside the delete form.
+    Case("account", {OWNER: "/settings/account", VIEWER: "/settings/account"}),
+    Case("account-error", {VIEWER: "/settings/account"}, _empty_name),
+    Case("forgot", {ANONYMOUS: "/password/forgot"}),
+    Case("reset", {ANONYMOUS: "/password/reset/{reset}"}),
+    Case("reset-gone", {ANONYMOUS: "/password/reset/not-a-link"}, status=410),
     Case(
         "error-404",
         {ANONYMOUS: "/no-such-page", OWNER: "/no-such-page", VIEWER: "/no-such-page"},
@@ -245,7 +258,12 @@ def world(scan_app: Flask) -> World:
         .values(token_hash=invitations.hash_token(INVITATION_TOKEN))
     )
     db.session.commit()
-    return World(org.id, globex.id, {OWNER: owner.email, VIEWER: viewer.email})
+    return World(
+        org.id,
+        globex.id,
+        {OWNER: owner.email, VIEWER: viewer.email},
+        users.password_reset_token(other),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -332,7 +350,9 @@ def test_no_axe_violations(
     context.set_default_timeout(10_000)
     try:
         page = context.new_page()
-        path = case.paths[user].format(org=world.org_id, suspended_org=world.suspended_org_id)
+        path = case.paths[user].format(
+            org=world.org_id, suspended_org=world.suspended_org_id, reset=world.reset_token
+        )
         response = page.goto(scan_server + path)
         assert response is not None and response.status == case.status, (path, response)
         if case.prepare:
