@@ -6,6 +6,7 @@ of statements at any depth, size or sort (``list_members``).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,13 +15,14 @@ from typing import Annotated, Any
 from pydantic import Field
 from sqlalchemy import (
     ColumnElement,
+    Integer,
     Row,
     Select,
     UnaryExpression,
     and_,
+    bindparam,
     case,
     func,
-    literal,
     select,
     tuple_,
 )
@@ -103,6 +105,147 @@ def _filters(org_id: int, query: MemberQuery) -> list[ColumnElement[bool]]:
     return where
 
 
+# -- the page's statements, built once per shape -----------------------------------------------
+#
+# A list request runs the same few statements with other values: each is built once per shape
+# (sort, direction, which filters, by number or by cursor) with bound parameters, over the
+# tables' own columns, and run on the session's connection as Core. Building a select per
+# request, and the ORM's execution around plain rows, were most of a page's time. The SQL is
+# what the ORM statements rendered, so the plans do not change (test_member_list_plan.py).
+
+_MEMBERSHIPS = Membership.__table__.c
+_USERS = User.__table__.c
+
+# Member's fields, in its order.
+_MEMBER_COLUMNS = (
+    _MEMBERSHIPS.user_id,
+    _USERS.email,
+    _USERS.name,
+    _MEMBERSHIPS.role,
+    _MEMBERSHIPS.is_active,
+    _MEMBERSHIPS.created_at,
+    _MEMBERSHIPS.updated_at,
+)
+assert [c.key for c in _MEMBER_COLUMNS] == [
+    "user_id",
+    "email",
+    "name",
+    "role",
+    "is_active",
+    "created_at",
+    "updated_at",
+]
+_SORT_COLUMNS = {sort: _MEMBERSHIPS[attribute.key] for sort, attribute in SORT_KEYS.items()}
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """What decides a list statement's text: the sort, and which filters are given (the active
+    flag by its value, since ``IS true`` takes no parameter)."""
+
+    sort_by: str
+    sort_ascending: bool
+    search: bool
+    role: bool
+    is_active: bool | None
+
+    @classmethod
+    def of(cls, query: MemberQuery) -> _Shape:
+        return cls(
+            query.sort_by,
+            query.sort_ascending,
+            query.search is not None,
+            query.role is not None,
+            query.is_active,
+        )
+
+
+def _parameters(org_id: int, query: MemberQuery) -> dict[str, Any]:
+    """The values of ``_where``'s parameters; the search escaped as ``autoescape`` does."""
+    values: dict[str, Any] = {"org_id": org_id}
+    if query.search is not None:
+        values["email_part"] = _like_literal(query.search.lower())
+        values["name_part"] = _like_literal(name_sort_key(query.search))
+    if query.role is not None:
+        values["role"] = query.role
+    return values
+
+
+_LIKE_ESCAPE = "/"
+
+
+def _like_literal(text: str) -> str:
+    """``text`` matched literally inside LIKE with ``ESCAPE '/'``: SQLAlchemy's ``autoescape``,
+    which takes no bound parameter."""
+    text = text.replace(_LIKE_ESCAPE, _LIKE_ESCAPE * 2)
+    return text.replace("%", _LIKE_ESCAPE + "%").replace("_", _LIKE_ESCAPE + "_")
+
+
+def _where(shape: _Shape) -> list[ColumnElement[bool]]:
+    """``_filters`` with bound parameters (``_parameters``) for a shape's statements."""
+    where: list[ColumnElement[bool]] = [_MEMBERSHIPS.organization_id == bindparam("org_id")]
+    if shape.search:
+        where.append(
+            _MEMBERSHIPS.sort_email.contains(bindparam("email_part"), escape=_LIKE_ESCAPE)
+            | _MEMBERSHIPS.sort_name.contains(bindparam("name_part"), escape=_LIKE_ESCAPE)
+        )
+    if shape.role:
+        where.append(_MEMBERSHIPS.role == bindparam("role"))
+    if shape.is_active is not None:
+        where.append(_MEMBERSHIPS.is_active.is_(shape.is_active))
+    return where
+
+
+@functools.cache
+def _count_statement(shape: _Shape) -> Select[tuple[int]]:
+    return select(func.count()).select_from(Membership.__table__).where(*_where(shape))
+
+
+def _orders(
+    shape: _Shape,
+) -> tuple[list[UnaryExpression[Any]], list[UnaryExpression[Any]], list[UnaryExpression[Any]]]:
+    """The sort's ascending and descending orders (ties broken by user_id), and the list's."""
+    key = _SORT_COLUMNS[shape.sort_by]
+    forward = [key.asc(), _MEMBERSHIPS.user_id.asc()]
+    backward = [key.desc(), _MEMBERSHIPS.user_id.desc()]
+    return forward, backward, forward if shape.sort_ascending else backward
+
+
+@functools.cache
+def _page_statement(shape: _Shape, inner_forward: bool, seek: bool) -> Select[Any]:
+    """A page's statement: its user ids found on the index first, walking it forwards or
+    backwards, past the cursor's row (parameters ``mark_key``, ``mark_user_id``) with ``seek``,
+    else from ``offset``; at most ``limit`` of them; then only those rows joined, in the list's
+    order: a Member's fields, then the sort key (for the cursors)."""
+    key = _SORT_COLUMNS[shape.sort_by]
+    forward, backward, order = _orders(shape)
+    where = _where(shape)
+    page_ids = select(_MEMBERSHIPS.user_id)
+    if seek:
+        place: ColumnElement[Any] = _MEMBERSHIPS.user_id
+        mark: ColumnElement[Any] = bindparam("mark_user_id", type_=_MEMBERSHIPS.user_id.type)
+        if key is not _MEMBERSHIPS.user_id:  # ties broken by user_id: compare (key, user_id)
+            place, mark = tuple_(key, place), tuple_(bindparam("mark_key", type_=key.type), mark)
+        where.append(place > mark if inner_forward else place < mark)
+    page_ids = page_ids.where(*where).order_by(*(forward if inner_forward else backward))
+    page_ids = page_ids.limit(bindparam("limit", type_=Integer()))
+    if not seek:
+        page_ids = page_ids.offset(bindparam("offset", type_=Integer()))
+    ids = page_ids.subquery()
+    return (
+        select(*_MEMBER_COLUMNS, key)
+        .join(
+            ids,
+            and_(
+                _MEMBERSHIPS.organization_id == bindparam("org_id"),
+                _MEMBERSHIPS.user_id == ids.c.user_id,
+            ),
+        )
+        .join(User.__table__, _USERS.id == _MEMBERSHIPS.user_id)
+        .order_by(*order)
+    )
+
+
 def _viewer(actor: User, org_id: int, seen: Account | None) -> int:
     """The member count the list starts from, after the access check.
 
@@ -130,15 +273,16 @@ def list_members(
     with ``seen`` (see ``_viewer``).
     """
     member_count = _viewer(actor, org_id, seen)
-    where = _filters(org_id, query)
+    shape = _Shape.of(query)
+    values = _parameters(org_id, query)
     if query.is_filtered:
-        total = db.session.scalar(select(func.count()).select_from(Membership).where(*where)) or 0
+        total = db.session.connection().scalar(_count_statement(shape), values) or 0
     else:
         total = member_count
     if query.cursor is None:
-        page = _numbered_page(org_id, where, query, total)
+        page = _numbered_page(shape, values, query, total)
     else:
-        page = _cursor_page(org_id, where, query, query.cursor)
+        page = _cursor_page(shape, values, query, query.cursor)
     rows, page_number, more_before, more_after = page
     items = [Member(*row[:-1]) for row in rows]
     return MemberPage(
@@ -159,54 +303,39 @@ def list_members(
 _Page = tuple[list[Row[Any]], int, bool, bool]
 
 
-def _orders(
-    query: MemberQuery,
-) -> tuple[list[UnaryExpression[Any]], list[UnaryExpression[Any]], list[UnaryExpression[Any]]]:
-    """The sort's ascending and descending orders (ties broken by user_id), and the list's."""
-    key = SORT_KEYS[query.sort_by]
-    forward = [key.asc(), Membership.user_id.asc()]
-    backward = [key.desc(), Membership.user_id.desc()]
-    return forward, backward, forward if query.sort_ascending else backward
-
-
-def _numbered_page(
-    org_id: int, where: list[ColumnElement[bool]], query: MemberQuery, total: int
-) -> _Page:
-    forward, backward, order = _orders(query)
+def _numbered_page(shape: _Shape, values: dict[str, Any], query: MemberQuery, total: int) -> _Page:
     # Find the page on the covering (organization_id, key, user_id) index first, then join
     # only those rows. OFFSET walks the index entries it skips, so a page in the second half
     # is found from the other end: the last page costs what page 0 costs.
     offset = query.page_number * query.page_size
     limit = query.page_size
-    inner_order = order
+    inner_forward = query.sort_ascending
     if offset < total and offset * 2 > total:
         tail = total - offset  # rows from this page's first to the very last
-        inner_order = backward if query.sort_ascending else forward
+        inner_forward = not query.sort_ascending
         limit, offset = min(query.page_size, tail), max(tail - query.page_size, 0)
-    page_ids = select(Membership.user_id).where(*where).order_by(*inner_order)
-    rows = _rows(org_id, page_ids.limit(limit).offset(offset), query, order)
+    rows = _rows(
+        _page_statement(shape, inner_forward, seek=False),
+        {**values, "limit": limit, "offset": offset},
+    )
     more_after = bool(rows) and query.page_number * query.page_size + len(rows) < total
     return rows, query.page_number, bool(rows) and query.page_number > 0, more_after
 
 
 def _cursor_page(
-    org_id: int, where: list[ColumnElement[bool]], query: MemberQuery, cursor: PageCursor
+    shape: _Shape, values: dict[str, Any], query: MemberQuery, cursor: PageCursor
 ) -> _Page:
     """The page after or before the cursor's row: a seek on the index, at any depth."""
-    key = SORT_KEYS[query.sort_by]
-    forward, backward, order = _orders(query)
-    place: ColumnElement[Any] = Membership.user_id
-    mark: ColumnElement[Any] = literal(cursor.user_id, Membership.user_id.type)
-    if key is not Membership.user_id:  # ties broken by user_id: compare (key, user_id) pairs
-        place, mark = tuple_(key, place), tuple_(literal(cursor.key, key.type), mark)
     # Walk away from the cursor's row, nearest first; one row more than the page says whether
     # there are more beyond it.
-    if cursor.after == query.sort_ascending:
-        beyond, inner_order = place > mark, forward
-    else:
-        beyond, inner_order = place < mark, backward
-    page_ids = select(Membership.user_id).where(*where, beyond).order_by(*inner_order)
-    rows = _rows(org_id, page_ids.limit(query.page_size + 1), query, order)
+    inner_forward = cursor.after == query.sort_ascending
+    mark = {"mark_key": cursor.key, "mark_user_id": cursor.user_id}
+    if query.sort_by == "user_id":
+        del mark["mark_key"]
+    rows = _rows(
+        _page_statement(shape, inner_forward, seek=True),
+        {**values, **mark, "limit": query.page_size + 1},
+    )
     more = len(rows) > query.page_size
     if cursor.after:
         rows = rows[: query.page_size]
@@ -217,43 +346,9 @@ def _cursor_page(
     return rows, page_number, more, bool(rows)
 
 
-def _rows(
-    org_id: int, page_ids: Select[tuple[int]], query: MemberQuery, order: list[UnaryExpression[Any]]
-) -> list[Row[Any]]:
-    """The members ``page_ids`` names in ``order``: plain rows of a Member's fields in their
-    order, then the sort key (for the cursors); no ORM objects on the hot path."""
-    ids = page_ids.subquery()
-    return list(
-        db.session.execute(
-            select(*_MEMBER_COLUMNS, SORT_KEYS[query.sort_by])
-            .join(
-                ids, and_(Membership.organization_id == org_id, Membership.user_id == ids.c.user_id)
-            )
-            .join(User, User.id == Membership.user_id)
-            .order_by(*order)
-        ).all()
-    )
-
-
-# Member's fields, in its order.
-_MEMBER_COLUMNS = (
-    Membership.user_id,
-    User.email,
-    User.name,
-    Membership.role,
-    Membership.is_active,
-    Membership.created_at,
-    Membership.updated_at,
-)
-assert [c.key for c in _MEMBER_COLUMNS] == [
-    "user_id",
-    "email",
-    "name",
-    "role",
-    "is_active",
-    "created_at",
-    "updated_at",
-]
+def _rows(statement: Select[Any], values: dict[str, Any]) -> list[Row[Any]]:
+    """Plain rows of a page's statement; no ORM objects, no ORM execution on the hot path."""
+    return list(db.session.connection().execute(statement, values).all())
 
 
 def _cursor(query: MemberQuery, row: Row[Any], page_number: int, *, after: bool = True) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -9,7 +10,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Annotated, Any
 
 from pydantic import Field
-from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy import BindParameter, Select, bindparam, delete, func, select, update
 
 from webapp.extensions import db
 from webapp.models import (
@@ -25,7 +26,13 @@ from webapp.models import (
 from webapp.models.tables import ACTIVE_OWNER_ROW, ORG_NAME_MAX
 from webapp.services import audit
 from webapp.services.errors import Forbidden, LastOwner
-from webapp.services.permissions import Action, allowed_actions, require, roles_allowed_to
+from webapp.services.permissions import (
+    Action,
+    allowed_actions,
+    require,
+    require_reading,
+    roles_allowed_to,
+)
 from webapp.services.transactions import write_transaction
 from webapp.services.values import has_control_characters, name_sort_key, organization_name
 
@@ -325,36 +332,24 @@ def get_summary(actor: User, org_id: int) -> list[Metric]:
     of the first, partly covered day of the 30-day window (at most one day's joins), and the
     pending invitations not yet expired.
     """
-    org, _ = require(actor, org_id, Action.VIEW_SUMMARY)
+    org = require_reading(actor, org_id, Action.VIEW_SUMMARY, *_SUMMARY_COLUMNS)
     now = utcnow()
     since = now - timedelta(days=RECENT_DAYS)
     first_full_day = datetime.combine(since.date() + timedelta(days=1), time(), UTC)
-    owners = active_owners([org_id]).with_only_columns(func.count()).group_by(None)
-    joined_in_first_day = (
-        select(func.count())
-        .select_from(Membership)
-        .where(
-            Membership.organization_id == org_id,
-            Membership.created_at >= since,
-            Membership.created_at < first_full_day,
+    owner_count, joined, invitations_pending = (
+        db.session.connection()
+        .execute(
+            _summary_counts(),
+            {
+                "org_ids": [org_id],
+                "org_id": org_id,
+                "since": since,
+                "first_full_day": first_full_day,
+                "now": now,
+            },
         )
+        .one()
     )
-    pending = (
-        select(func.count())
-        .select_from(Invitation)
-        .where(
-            Invitation.organization_id == org_id,
-            Invitation.status == InvitationStatus.PENDING,
-            Invitation.expires_at > now,
-        )
-    )
-    owner_count, joined, invitations_pending = db.session.execute(
-        select(
-            owners.scalar_subquery(),
-            joined_in_first_day.scalar_subquery(),
-            pending.scalar_subquery(),
-        )
-    ).one()
     joined += sum(n for day, n in org.joins_by_day.items() if day >= _day(first_full_day))
     metrics = [
         Metric("members_total", "Members", org.member_count),
@@ -369,6 +364,46 @@ def get_summary(actor: User, org_id: int) -> list[Metric]:
     metrics.append(Metric("joined_last_30_days", "Joined in the last 30 days", joined))
     metrics.append(Metric("invitations_pending", "Pending invitations", invitations_pending))
     return metrics
+
+
+# What the summary reads of the organization, with the access check.
+_SUMMARY_COLUMNS = (
+    Organization.member_count,
+    Organization.active_count,
+    *(getattr(Organization, counter) for counter in ROLE_COUNTERS.values()),
+    Organization.joins_by_day,
+)
+
+
+@functools.cache
+def _summary_counts() -> Select[tuple[int, int, int]]:
+    """The summary's one counting statement, built once (every summary asks it): the active
+    owners, the joins of the first, partly covered day of the window, the pending invitations."""
+    org_id = bindparam("org_id")
+    owners = active_owners(bindparam("org_ids", expanding=True))
+    joined_in_first_day = (
+        select(func.count())
+        .select_from(Membership)
+        .where(
+            Membership.organization_id == org_id,
+            Membership.created_at >= bindparam("since"),
+            Membership.created_at < bindparam("first_full_day"),
+        )
+    )
+    pending = (
+        select(func.count())
+        .select_from(Invitation)
+        .where(
+            Invitation.organization_id == org_id,
+            Invitation.status == InvitationStatus.PENDING,
+            Invitation.expires_at > bindparam("now"),
+        )
+    )
+    return select(
+        owners.with_only_columns(func.count()).group_by(None).scalar_subquery(),
+        joined_in_first_day.scalar_subquery(),
+        pending.scalar_subquery(),
+    )
 
 
 def apply_counter_deltas(
@@ -396,7 +431,9 @@ def apply_counter_deltas(
     )
 
 
-def active_owners(org_ids: Select[tuple[int]] | list[int]) -> Select[tuple[int, int]]:
+def active_owners(
+    org_ids: Select[tuple[int]] | list[int] | BindParameter[Any],
+) -> Select[tuple[int, int]]:
     """(organization id, number of active owners) for these organizations.
 
     An owner counts when both the membership and the user's account are active: an owner

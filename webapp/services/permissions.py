@@ -95,8 +95,9 @@ def require_reading(actor: User, org_id: int, action: Action, *columns: Any) -> 
     ``columns`` without loading ORM objects."""
     if not is_id(org_id):
         raise NotFound()
+    # Plain rows need no ORM execution: the session's connection runs it as Core.
     stmt = _reading(columns)
-    row = db.session.execute(stmt, {"org_id": org_id, "user_id": actor.id}).first()
+    row = db.session.connection().execute(stmt, {"org_id": org_id, "user_id": actor.id}).first()
     if row is None:
         raise NotFound()
     check_allowed(row[-2], row[-1], action)

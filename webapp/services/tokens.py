@@ -10,9 +10,14 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, inspect, select, update
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from webapp.extensions import db
 from webapp.models import ApiToken, User, Via, utcnow
@@ -64,10 +69,13 @@ def authenticate_token(text: str) -> User | None:
     if not isinstance(text, str) or not _TOKEN_SHAPE.fullmatch(text):
         return None  # not a token we could have made: no query needed
     prefix = text[len(TOKEN_PREFIX) : len(TOKEN_PREFIX) + _PREFIX_HEX]
-    row = db.session.execute(_TOKEN_BY_PREFIX, {"prefix": prefix}).first()
+    # A plain row on the session's connection: no ORM execution for the one statement every
+    # API request runs.
+    row = db.session.connection().execute(_TOKEN_BY_PREFIX, {"prefix": prefix}).first()
     if row is None:
         return None
-    token_id, token_hash, revoked_at, expires_at, last_used_at, user = row
+    token_id, token_hash, revoked_at, expires_at, last_used_at = row[:_TOKEN_FIELDS]
+    user = _session_user(row[_TOKEN_FIELDS:])
     if not hmac.compare_digest(token_hash, _hash(text)):
         return None
     now = utcnow()
@@ -83,8 +91,9 @@ def authenticate_token(text: str) -> User | None:
     return user
 
 
-# Every API request asks it: built once (its cache key with it), the token's columns as a plain
-# row beside the user.
+# Every API request asks it: built once (its cache key with it), the token's columns then the
+# user's, as one plain row.
+_USER_COLUMNS = tuple(User.__table__.c)
 _TOKEN_BY_PREFIX = (
     select(
         ApiToken.id,
@@ -92,11 +101,29 @@ _TOKEN_BY_PREFIX = (
         ApiToken.revoked_at,
         ApiToken.expires_at,
         ApiToken.last_used_at,
-        User,
+        *_USER_COLUMNS,
     )
     .join(User, User.id == ApiToken.user_id)
     .where(ApiToken.prefix == bindparam("prefix"))
 )
+_TOKEN_FIELDS = 5
+
+
+def _session_user(values: Sequence[Any]) -> User:
+    """The user of a row of ``_USER_COLUMNS`` as the session's own instance, as loading the
+    entity would give it, without the ORM's execution: the instance the session already holds
+    (its unloaded attributes from the row), else a persistent one made from the row."""
+    session = db.session()
+    fields = {column.key: value for column, value in zip(_USER_COLUMNS, values, strict=True)}
+    user = session.identity_map.get(identity_key(User, fields["id"]))
+    if isinstance(user, User):
+        for name in inspect(user).unloaded:
+            set_committed_value(user, name, fields[name])
+        return user
+    user = User(**fields)
+    make_transient_to_detached(user)  # as if loaded: no pending change, its identity set
+    session.add(user)
+    return user
 
 
 def list_tokens(user: User) -> list[ApiToken]:
