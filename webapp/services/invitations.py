@@ -338,16 +338,24 @@ def _one(org_id: int, invitation_id: int) -> InvitationRow:
     return found
 
 
+def _managed(actor: User, org_id: int, invitation_id: int) -> tuple[Organization, InvitationRow]:
+    """The organization (locked) and one of its invitations, for a change the actor may make:
+    MANAGE_MEMBERS, and MANAGE_OWNERS for an OWNER invitation."""
+    org, me = require(actor, org_id, Action.MANAGE_MEMBERS, lock=True)
+    row = _one(org_id, invitation_id)
+    require_for_targets(me, new_role=row.role, target_roles=())
+    return org, row
+
+
 def revoke(actor: User, org_id: int, invitation_id: int, *, via: Via) -> None:
     """Revoke a pending invitation: its link stops working. MANAGE_MEMBERS, and MANAGE_OWNERS
     for an OWNER invitation. NotFound for another organization's; NotPending (409) otherwise."""
     now = utcnow()
     with write_transaction():
-        org, me = require(actor, org_id, Action.MANAGE_MEMBERS, lock=True)
-        row = _one(org_id, invitation_id)
-        require_for_targets(me, new_role=row.role, target_roles=())
-        if _status(row, now) is not InvitationStatus.PENDING:
-            raise NotPending(f"This invitation is {_status(row, now).value.lower()}, not pending.")
+        org, row = _managed(actor, org_id, invitation_id)
+        status = _status(row, now)
+        if status is not InvitationStatus.PENDING:
+            raise NotPending(f"This invitation is {status.value.lower()}, not pending.")
         row.status = InvitationStatus.REVOKED
         row.revoked_at = now
         audit.record(
@@ -369,9 +377,7 @@ def resend(actor: User, org_id: int, invitation_id: int, *, via: Via) -> Invitat
     now = utcnow()
     token, token_hash = _new_token()
     with write_transaction():
-        org, me = require(actor, org_id, Action.MANAGE_MEMBERS, lock=True)
-        row = _one(org_id, invitation_id)
-        require_for_targets(me, new_role=row.role, target_roles=())
+        org, row = _managed(actor, org_id, invitation_id)
         status = _status(row, now)
         if status not in (InvitationStatus.PENDING, InvitationStatus.EXPIRED):
             raise NotPending(f"This invitation is {status.value.lower()}: invite them again.")

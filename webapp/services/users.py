@@ -127,6 +127,17 @@ def _serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=VERIFY_SALT)
 
 
+def _verification_mail(user: User) -> Any:
+    return mail.compose(
+        user.email,
+        "Confirm your address to finish signing up to Roster",
+        "verify",
+        user=user,
+        link=verification_link(user),
+        hours=VERIFY_MAX_AGE // 3600,
+    )
+
+
 def verification_link(user: User) -> str:
     token = _serializer().dumps([user.id, user.email, _fingerprint(user)])
     return mail.link(f"/verify/{token}")
@@ -177,16 +188,7 @@ def sign_up(email: str, name: str, password_text: str) -> None:
                 org=None,
                 targets=[audit.TargetChange(user.id, user.email)],
             )
-            sent = [
-                mail.compose(
-                    address,
-                    "Confirm your address to finish signing up to Roster",
-                    "verify",
-                    user=user,
-                    link=verification_link(user),
-                    hours=VERIFY_MAX_AGE // 3600,
-                )
-            ]
+            sent = [_verification_mail(user)]
     mail.send(sent)
 
 
@@ -258,18 +260,7 @@ def resend_verification(user: User) -> None:
     """Mail an unverified account a fresh link (signing in before verifying does)."""
     if user.is_verified:
         return
-    mail.send(
-        [
-            mail.compose(
-                user.email,
-                "Confirm your address to finish signing up to Roster",
-                "verify",
-                user=user,
-                link=verification_link(user),
-                hours=VERIFY_MAX_AGE // 3600,
-            )
-        ]
-    )
+    mail.send([_verification_mail(user)])
 
 
 def create_users(people: Sequence[tuple[str, str]], *, via: Via) -> list[int]:
