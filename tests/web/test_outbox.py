@@ -11,8 +11,6 @@ from webapp import create_app
 from webapp.models import Via
 from webapp.services import invitations
 
-from .conftest import Browser  # noqa: F401  (the browser_for fixture's type)
-
 
 @pytest.fixture
 def app_config(app_config, tmp_path):  # type: ignore[no-untyped-def]

@@ -19,7 +19,7 @@ from types import SimpleNamespace
 from typing import Annotated, Any
 
 from pydantic import Field
-from sqlalchemy import bindparam, case, func, insert, select, update
+from sqlalchemy import case, insert, select, update
 
 from webapp import mail
 from webapp.extensions import db
@@ -46,7 +46,7 @@ from webapp.services.errors import (
     Unverified,
     WrongInvitee,
 )
-from webapp.services.members import counter_deltas
+from webapp.services.members import counter_deltas, ids_in
 from webapp.services.organizations import Account, apply_counter_deltas, joins_after
 from webapp.services.permissions import Action, require, require_for_targets
 from webapp.services.transactions import lock_rows, write_transaction
@@ -266,19 +266,19 @@ def _mail_invitations(
     results = mail.send(messages)
     outcome = {row.id: result.error for row, result in zip(rows, results, strict=True)}
     sent_at = utcnow()
+    by_outcome: dict[str | None, list[int]] = {}
+    for row_id, error in outcome.items():
+        by_outcome.setdefault(error, []).append(row_id)
     with write_transaction():
-        db.session.connection().execute(
-            update(InvitationRow.__table__)
-            .where(InvitationRow.__table__.c.id == bindparam("b_id"))
-            .values(
-                mail_sent_at=bindparam("b_sent_at"),
-                mail_error=bindparam("b_error"),
-            ),
-            [
-                {"b_id": row_id, "b_sent_at": None if error else sent_at, "b_error": error}
-                for row_id, error in outcome.items()
-            ],
-        )
+        # One UPDATE per outcome (all sent, or one failure reason for a server that was down),
+        # not one per invitation.
+        for error, ids in by_outcome.items():
+            db.session.execute(
+                update(InvitationRow)
+                .where(ids_in(InvitationRow.id, ids))
+                .values(mail_sent_at=None if error else sent_at, mail_error=error)
+                .execution_options(synchronize_session=False)
+            )
     return [
         SimpleNamespace(
             **row._asdict()
@@ -307,22 +307,6 @@ def list_invitations(
         stmt = stmt.where(effective == status.value)
     rows = db.session.execute(stmt.order_by(InvitationRow.id.desc())).all()
     return [_view(r, now) for r in rows]
-
-
-def pending_count(org_id: int, now: datetime | None = None) -> int:
-    """Pending invitations not yet expired (the summary's ``invitations_pending``)."""
-    return (
-        db.session.scalar(
-            select(func.count())
-            .select_from(InvitationRow)
-            .where(
-                InvitationRow.organization_id == org_id,
-                InvitationRow.status == InvitationStatus.PENDING,
-                InvitationRow.expires_at > (now or utcnow()),
-            )
-        )
-        or 0
-    )
 
 
 def _one(org_id: int, invitation_id: int) -> InvitationRow:

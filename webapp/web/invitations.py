@@ -16,7 +16,7 @@ from webapp.errors import status_of
 from webapp.models import InvitationStatus, Role, Via
 from webapp.services import invitations, organizations, users
 from webapp.services.errors import DomainError, EmailTaken, InvitationGone, NotFound
-from webapp.services.permissions import Action, grantable_roles
+from webapp.services.permissions import grantable_roles
 from webapp.web import bp
 from webapp.web.errors import attach_to_form
 from webapp.web.forms import ROLE_CHOICES, EmptyForm, InvitationSignupForm, InviteForm
@@ -196,18 +196,6 @@ def invitation_signup(token: str) -> Response | tuple[str, int]:
             except DomainError as error:  # revoked in the meantime: the account stays
                 flash(f"Your account is ready, but {error.message}", "error")
                 return redirect(url_for("web.my_organizations"))
-            flash(
-                f"Welcome to {account.organization_name}: you are a {account.role.name}.", "success"
-            )
-            return redirect(url_for("web.organization", org_id=account.id))
+            return _welcome(account)
     body = render_template("invitations/signup.html", link=link, token=token, form=form)
     return body, status
-
-
-def can_invite(allowed: frozenset[Action]) -> bool:
-    return Action.MANAGE_MEMBERS in allowed
-
-
-@bp.app_context_processor
-def _invitation_helpers() -> dict[str, Any]:
-    return {"can_invite": can_invite, "InvitationStatus": InvitationStatus}
