@@ -14,17 +14,27 @@ NEW_PASSWORD = "a new password, long enough"
 LINK = re.compile(r"http://roster\.test(/password/reset/\S+)")
 
 
-def _wait_for_mail(mailbox, email: str) -> str:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + 10
+def _wait_for_mail(mailbox, email: str, caplog) -> str:  # type: ignore[no-untyped-def]
+    # The server sends it as it closes the answer, after the browser has been redirected. CI
+    # once found nothing after 10 s (not reproduced in 15 runs): the wait is longer now, and a
+    # failure says what the mailbox and Roster's log held.
+    deadline = time.monotonic() + 30
     while not mailbox.to(email) and time.monotonic() < deadline:
         time.sleep(0.05)
-    [mail] = mailbox.to(email)
+    arrived = mailbox.to(email)
+    assert len(arrived) == 1, (
+        f"{len(arrived)} mails to {email}; the mailbox holds mails to "
+        f"{[m.recipients for m in mailbox.mails]}; Roster logged {caplog.messages}"
+    )
+    [mail] = arrived
     found = LINK.search(mail.text)
     assert found, mail.text
     return found.group(1)
 
 
-def test_a_forgotten_password_is_reset_through_the_mailed_link(open_session, make_user, mailbox):
+def test_a_forgotten_password_is_reset_through_the_mailed_link(
+    open_session, make_user, mailbox, caplog
+):
     user = make_user(email="forgetful@e2e.test", name="Fay Forgetful")
     s = open_session()
     s.go("/login")
@@ -33,7 +43,7 @@ def test_a_forgotten_password_is_reset_through_the_mailed_link(open_session, mak
     s.page.get_by_role("button", name="Mail me a link").click()
     expect(s.page).to_have_url(re.compile(r"/login$"))
     expect(s.page.locator("#flashes")).to_contain_text("If an account uses forgetful@e2e.test")
-    s.go(_wait_for_mail(mailbox, user.email))
+    s.go(_wait_for_mail(mailbox, user.email, caplog))
     expect(s.page.locator("main")).to_contain_text(user.email)
     s.page.get_by_label("New password").fill(NEW_PASSWORD)
     s.page.get_by_role("button", name="Save password").click()
