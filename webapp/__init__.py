@@ -14,7 +14,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app from the ROSTER_* environment, then apply ``config`` overrides (tests)."""
     from webapp import api, auth, cli, errors, health, inputs, mail, security, web
     from webapp.config import STATIC, from_environment
-    from webapp.extensions import csrf, db, limiter, migrate
+    from webapp.extensions import attempts, csrf, db, migrate
     from webapp.services.transactions import install_sqlite_hooks
 
     app = Flask(
@@ -33,7 +33,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"))
     csrf.init_app(app)
-    limiter.init_app(app)
+    attempts.init_app(app)
     with app.app_context():
         install_sqlite_hooks(db.engine)
 

@@ -15,7 +15,7 @@ from typing import NoReturn
 from flask import Flask, current_app, request
 from limits import RateLimitItem, parse_many
 
-from webapp.extensions import limiter, login_manager
+from webapp.extensions import attempts, login_manager
 from webapp.models import User, Via
 from webapp.services import tokens, users
 from webapp.services.errors import (
@@ -28,7 +28,7 @@ from webapp.services.errors import (
 
 @dataclass(frozen=True)
 class AttemptLimit:
-    """Counts the attempts it is told of (``hit``) per key, in the limiter's storage.
+    """Counts the attempts it is told of (``hit``) per key, in ``extensions.attempts``.
 
     The sign-in and token limits count failures only, so successful use is never throttled;
     the sign-up limit counts every attempt. Memory by default; Redis when ROSTER_REDIS_URL is
@@ -49,7 +49,7 @@ class AttemptLimit:
     def check(self, key: str) -> None:
         """Raise TooManyAttempts while the key is over any of its limits."""
         for item in self._items():
-            if not limiter.limiter.test(item, self._namespace(), key):
+            if not attempts.strategy.test(item, self._namespace(), key):
                 self._refuse(item, key)
 
     def take(self, key: str, cost: int = 1) -> None:
@@ -59,19 +59,19 @@ class AttemptLimit:
         pass the check before any of them is counted.
         """
         for item in self._items():
-            if cost > item.amount or not limiter.limiter.hit(
+            if cost > item.amount or not attempts.strategy.hit(
                 item, self._namespace(), key, cost=cost
             ):
                 self._refuse(item, key)
 
     def _refuse(self, item: RateLimitItem, key: str) -> NoReturn:
-        reset_at, _ = limiter.limiter.get_window_stats(item, self._namespace(), key)
+        reset_at, _ = attempts.strategy.get_window_stats(item, self._namespace(), key)
         retry_after = max(1, math.ceil(reset_at - time.time()))
         raise TooManyAttempts(retry_after=retry_after, message=self.message)
 
     def hit(self, key: str) -> None:
         for item in self._items():
-            limiter.limiter.hit(item, self._namespace(), key)
+            attempts.strategy.hit(item, self._namespace(), key)
 
 
 LOGIN_PER_EMAIL = AttemptLimit("ROSTER_LOGIN_LIMIT_PER_EMAIL", "login-email")

@@ -32,7 +32,7 @@ class RosterGroup(FlaskGroup):
 
     Roster's commands are added to the group itself (and to ``app.cli``, for Flask's test
     runner). Of the commands installed extensions offer, only Flask-Migrate's ``db`` is kept,
-    imported when used: listing would otherwise import Alembic and Flask-Limiter's ``rich``.
+    imported when used: listing would otherwise import Alembic.
     """
 
     LAZY: dict[str, tuple[str, str]] = {

@@ -141,7 +141,6 @@ STATIC = {
     "REMEMBER_COOKIE_SAMESITE": "Lax",
     "WTF_CSRF_TIME_LIMIT": None,  # tied to the session, which sign-out ends
     "WTF_CSRF_HEADERS": ["X-CSRFToken"],
-    "RATELIMIT_HEADERS_ENABLED": True,
     "RATELIMIT_STRATEGY": "moving-window",
     "JSON_SORT_KEYS": False,
 }

@@ -20,7 +20,7 @@ from flask import Blueprint, Flask, Response, current_app, json
 from sqlalchemy import text
 
 from webapp.errors import driver_message
-from webapp.extensions import db, limiter
+from webapp.extensions import attempts, db
 
 bp = Blueprint("health", __name__)
 
@@ -71,11 +71,10 @@ def _redis_configured() -> bool:
 
 
 def _redis() -> None:
-    # The limiter's own storage: the same URL, options and connection pool the limits use.
-    if not limiter.storage.check():
+    # The attempt limits' own storage: the same URL, options and connection pool the limits use.
+    if not attempts.storage.check():
         raise ConnectionError("the rate-limit storage did not answer PING")
 
 
 def init_app(app: Flask) -> None:
-    limiter.exempt(bp)  # a probe is never throttled, whatever default limits come later
     app.register_blueprint(bp)

@@ -183,7 +183,7 @@ def invite(
     TooManyAttempts past the organization's mail limit; nothing changes then. A fixed number
     of statements, whatever the number of addresses.
     """
-    from webapp.auth import MAIL_PER_ORG  # the limiter lives with the other limits
+    from webapp.auth import MAIL_PER_ORG  # with the other attempt limits
 
     wanted = parse_emails(emails)
     if not isinstance(role, Role):
