@@ -128,11 +128,13 @@ class IsolatedClient(FlaskClient):
     reuse it for requests, sharing ``g`` (the signed-in user, the CSRF token) and the database
     session between requests and the test. Running each request in an empty contextvars
     context gives it a fresh app context. The test's own transaction is ended around each
-    request so the test reads what the request wrote.
+    request so the test reads what the request wrote. A streamed answer (a CSV export) is read
+    whole inside that context too (``buffered``), as a server reads it inside the request's.
     """
 
     def open(self, *args: Any, **kwargs: Any) -> Any:
         db.session.commit()
+        kwargs.setdefault("buffered", True)
         try:
             return contextvars.Context().run(super().open, *args, **kwargs)
         finally:

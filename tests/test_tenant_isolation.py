@@ -269,6 +269,7 @@ def query_variants(pair: Pair) -> dict[str, list[dict[str, Any]]]:
     return {
         "web.members_list": _member_list_variants("page", 1),
         "api.list_members": _member_list_variants("page_number", 0),
+        "api.export_members": _member_list_variants("page_number", 0),  # paging ignored
         "web.activity": [
             {},
             {"page": 2},
@@ -330,6 +331,7 @@ EXPECTED_A: dict[str, Callable[[Side], list[str]]] = {
     "api.list_organizations": lambda side: [side.org_name],
     "api.get_organization": lambda side: [side.org_name],
     "api.list_members": lambda side: [u.email for u in side.current()],
+    "api.export_members": lambda side: [u.email for u in side.current()],
 }
 
 

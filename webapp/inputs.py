@@ -247,20 +247,11 @@ Cursor = Annotated[
 ]
 
 
-class MemberQuery(BaseModel):
-    """One page of the member list: its page (a number, or a cursor), sort and filters.
-
-    The API reads it from ``GET .../users``'s query string, the dashboard from the members
-    page's URL (``DashboardMemberQuery``), the services take it as it is.
-    """
+class MemberFilters(BaseModel):
+    """The member list's sort and filters: what a page of it and its CSV export share."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    page_number: PageNumber = Field(
-        default=0,
-        description="Zero-based. A page past the end has no items and the right totals.",
-    )
-    page_size: int = Field(default=PAGE_SIZE_DEFAULT, ge=1, le=PAGE_SIZE_MAX)
     sort_by: Literal[SORT_BY] = Field(  # type: ignore[valid-type]
         default=SORT_DEFAULT, description="Ties are broken by user_id."
     )
@@ -268,6 +259,29 @@ class MemberQuery(BaseModel):
     q: SearchText | None = Field(default=None, description="Part of the email or name, any case.")
     role: Role | None = Field(default=None, description="Only members with this role.")
     is_active: QueryFlag | None = Field(default=None, description="Only active or suspended.")
+
+    @property
+    def search(self) -> str | None:
+        """The search text, trimmed; None when there is none."""
+        return (self.q or "").strip() or None
+
+    @property
+    def is_filtered(self) -> bool:
+        return self.search is not None or self.role is not None or self.is_active is not None
+
+
+class MemberQuery(MemberFilters):
+    """One page of the member list: its page (a number, or a cursor), sort and filters.
+
+    The API reads it from ``GET .../users``'s query string, the dashboard from the members
+    page's URL (``DashboardMemberQuery``), the services take it as it is.
+    """
+
+    page_number: PageNumber = Field(
+        default=0,
+        description="Zero-based. A page past the end has no items and the right totals.",
+    )
+    page_size: int = Field(default=PAGE_SIZE_DEFAULT, ge=1, le=PAGE_SIZE_MAX)
     cursor: Cursor | None = Field(
         default=None,
         description=(
@@ -312,15 +326,6 @@ class MemberQuery(BaseModel):
                 {"field": "cursor"},
             )
         return self
-
-    @property
-    def search(self) -> str | None:
-        """The search text, trimmed; None when there is none."""
-        return (self.q or "").strip() or None
-
-    @property
-    def is_filtered(self) -> bool:
-        return self.search is not None or self.role is not None or self.is_active is not None
 
     def at_page(self, page_number: int) -> MemberQuery:
         return self.model_copy(update={"page_number": page_number, "cursor": None})

@@ -36,7 +36,7 @@ PROBLEM = "application/problem+json"
 class Operation:
     summary: str
     success: int
-    response: str | None = None  # a key of ``_response_schemas()``
+    response: str | None = None  # a key of ``_component_schemas()``
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
     errors: tuple[int, ...] = ()
@@ -44,6 +44,7 @@ class Operation:
     deprecated: bool = False
     headers: dict[str, dict[str, Any]] = field(default_factory=dict)
     tag: str = "Accounts"
+    media_type: str = "application/json"  # of the success answer
 
 
 _NO_STORE = {
@@ -231,6 +232,30 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
             "`errors` of the 400 answer."
         ),
     ),
+    ("api.export_members", "GET"): Operation(
+        "Export members as CSV",
+        200,
+        "MembersCsv",
+        query=inputs.MemberFilters,
+        errors=(400, 403, 404),
+        tag="Members",
+        media_type="text/csv",
+        headers={
+            "Content-Disposition": {
+                "description": '`attachment; filename="roster-{organization_id}-members.csv"`.',
+                "required": True,
+                "schema": {"type": "string"},
+            }
+        },
+        description=(
+            "Every member the filters match, in the sort asked for, one CSV row each (RFC "
+            "4180, UTF-8): `user_id,email,name,role,is_active,joined_at`, `is_active` as "
+            "`true`/`false`, `joined_at` in ISO 8601 UTC with `Z`. Paging parameters are "
+            "ignored. A cell starting with `=`, `+`, `-`, `@`, tab or carriage return starts "
+            "with `'` instead, so a spreadsheet shows it rather than runs it. Sent as it is "
+            "read, in constant memory, whatever the size. Any active member may export."
+        ),
+    ),
     ("api.add_members", "POST"): Operation(
         "Add members",
         200,
@@ -392,6 +417,11 @@ def _component_schemas() -> dict[str, Any]:
         "type": "array",
         "items": {"$ref": REF.format(model="Invitation")},
     }
+    components["MembersCsv"] = {
+        "type": "string",
+        "description": "CSV text: the header `user_id,email,name,role,is_active,joined_at`, "
+        "then one line per member.",
+    }
     return components
 
 
@@ -418,9 +448,7 @@ def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
 def _responses(op: Operation, method: str) -> dict[str, Any]:
     success: dict[str, Any] = {"description": HTTPStatus(op.success).phrase}
     if op.response and method != "HEAD":
-        success["content"] = {
-            "application/json": {"schema": {"$ref": REF.format(model=op.response)}}
-        }
+        success["content"] = {op.media_type: {"schema": {"$ref": REF.format(model=op.response)}}}
     if op.headers:
         success["headers"] = op.headers
     responses: dict[str, Any] = {str(op.success): success}

@@ -23,8 +23,17 @@ from webapp import inputs
 from webapp.api import bp, identity, problems, schemas
 from webapp.api.identity import actor
 from webapp.api.openapi import openapi_json, openapi_spec
+from webapp.downloads import csv_attachment
 from webapp.models import InvitationStatus, Role, Via
-from webapp.services import invitations, member_list, members, organizations, ownership, values
+from webapp.services import (
+    invitations,
+    member_files,
+    member_list,
+    members,
+    organizations,
+    ownership,
+    values,
+)
 from webapp.services.errors import (
     FieldError,
     InvalidInput,
@@ -201,6 +210,14 @@ def transfer_ownership(organization_id: int) -> Response:
 def list_members(organization_id: int) -> Response:
     query = inputs.parse(inputs.MemberQuery, request.args.to_dict())
     return respond(MemberPage, member_list.list_members(actor(), organization_id, query))
+
+
+@bp.get(f"/organizations/{ORG}/users.csv")
+def export_members(organization_id: int) -> Response:
+    """Every member the list's filters match, in its sort, as CSV; paging parameters ignored."""
+    filters = inputs.parse(inputs.MemberFilters, request.args.to_dict())
+    chunks = member_files.export_members(actor(), organization_id, filters)
+    return csv_attachment(chunks, f"roster-{organization_id}-members.csv")
 
 
 @bp.post(f"/organizations/{ORG}/users")

@@ -93,10 +93,16 @@ def _row_url(org_id: int, args: Mapping[str, str]) -> Callable[[int], str]:
     return lambda user_id: f"{prefix}{user_id}{suffix}"
 
 
+# The list's arguments that name a page, which an export (every matching row) leaves out.
+_PAGING_ARGS = ("page", "cursor", "page_size")
+
+
 def _rows_context(org_id: int, query: MemberQuery) -> dict[str, Any]:
-    """What every row of a page shares (members/_row.html)."""
+    """What every row of a page shares (members/_row.html), and the export of the list."""
     args = query_args(query)
-    return {"args": args, "row_url": _row_url(org_id, args)}
+    filters = {k: v for k, v in args.items() if k not in _PAGING_ARGS}
+    export_url = url_for("api.export_members", organization_id=org_id, **filters)
+    return {"args": args, "row_url": _row_url(org_id, args), "export_url": export_url}
 
 
 def _page(org_id: int, query: MemberQuery, account: Account) -> MemberPage:
