@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format bench bench-invitations bench-pages clean
+.PHONY: run test lint format bench bench-invitations bench-export bench-pages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,11 @@ bench: $(VENV)/.installed
 ## aiosmtpd on localhost (SQLite, or ROSTER_DATABASE_URL, which is wiped)
 bench-invitations: $(VENV)/.installed-dev
 	$(BIN)/python scripts/bench_invitations.py $(BENCH_INVITATIONS_ARGS)
+
+## bench-export: issue 11's export figures: time and peak memory exporting 200,000 members as CSV
+## against 1,000, each in a process of its own (SQLite, or ROSTER_DATABASE_URL, which is wiped)
+bench-export: $(VENV)/.installed
+	$(BIN)/python scripts/bench_export.py $(BENCH_EXPORT_ARGS)
 
 ## bench-pages: the member-list index benchmark, in-process (200,000 members; SQLite, or ROSTER_DATABASE_URL)
 bench-pages: $(VENV)/.installed
