@@ -548,6 +548,7 @@ ROUTES: list[Route] = [
     R("api.get_summary", "GET", org(VIEW_SUMMARY), 200),
     R("api.list_members", "GET", org(VIEW), 200),
     R("api.export_members", "GET", org(VIEW), 200),
+    R("api.list_events", "GET", org(VIEW_AUDIT), 200),
     R(
         "api.add_members",
         "POST",

@@ -270,6 +270,14 @@ def query_variants(pair: Pair) -> dict[str, list[dict[str, Any]]]:
         "web.members_list": _member_list_variants("page", 1),
         "api.list_members": _member_list_variants("page_number", 0),
         "api.export_members": _member_list_variants("page_number", 0),  # paging ignored
+        "api.list_events": [
+            {},
+            {"limit": 1},
+            *({"user_id": user_id} for user_id in by_member),
+            {"action": "member.add"},
+            {"actor": pair.a.people["owner"].email},
+            {"since": "2000-01-01T00:00:00Z"},
+        ],
         "web.activity": [
             {},
             {"page": 2},
@@ -332,6 +340,7 @@ EXPECTED_A: dict[str, Callable[[Side], list[str]]] = {
     "api.get_organization": lambda side: [side.org_name],
     "api.list_members": lambda side: [u.email for u in side.current()],
     "api.export_members": lambda side: [u.email for u in side.current()],
+    "api.list_events": lambda side: [side.people["removed"].email],
 }
 
 

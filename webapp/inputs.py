@@ -18,6 +18,7 @@ import inspect
 import json
 import re
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -38,7 +39,7 @@ from pydantic_core import PydanticCustomError
 from werkzeug.routing import BaseConverter
 
 from webapp.models import Role
-from webapp.models.tables import EMAIL_MAX, ORG_NAME_MAX
+from webapp.models.tables import AUDIT_ACTIONS, EMAIL_MAX, ORG_NAME_MAX
 from webapp.patterns import (
     EMAIL_PATTERN,
     EMAILS_TEXT_PATTERN,
@@ -559,4 +560,55 @@ class InvitationQuery(BaseModel):
 
     status: Literal["PENDING", "ACCEPTED", "REVOKED", "EXPIRED"] | None = Field(
         default=None, description="Only invitations in this state; all of them when absent."
+    )
+
+
+# -- the events API (DESIGN §9) ------------------------------------------------------------------
+
+EVENTS_LIMIT_DEFAULT = 50
+EVENTS_LIMIT_MAX = 500
+EVENT_CURSOR_MAX = 64
+
+
+def _utc(moment: datetime) -> datetime:
+    """A time without a zone is read as UTC, the zone of every time Roster writes."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+QueryTime = Annotated[
+    datetime,
+    AfterValidator(_utc),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+
+
+class EventQuery(BaseModel):
+    """The query of ``GET .../events``: a page of the audit trail, newest first."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    limit: int = Field(
+        default=EVENTS_LIMIT_DEFAULT, ge=1, le=EVENTS_LIMIT_MAX, description="Events per page."
+    )
+    cursor: str | None = Field(
+        default=None,
+        max_length=EVENT_CURSOR_MAX,
+        description="A page's next_cursor, for the events just older than that page's.",
+    )
+    actor: str | None = Field(
+        default=None,
+        max_length=EMAIL_MAX,
+        description="Only events by the user with this email address (any case).",
+    )
+    user_id: Annotated[int, Field(ge=1, le=values.ID_MAX)] | None = Field(
+        default=None, description="Only events about this member."
+    )
+    action: Literal[AUDIT_ACTIONS] | None = Field(  # type: ignore[valid-type]
+        default=None, description="Only events of this action."
+    )
+    since: QueryTime | None = Field(
+        default=None, description="Only events at or after this time (ISO 8601; UTC if no zone)."
+    )
+    until: QueryTime | None = Field(
+        default=None, description="Only events before this time (ISO 8601; UTC if no zone)."
     )

@@ -24,6 +24,7 @@ from webapp.api import schemas
 from webapp.config import REQUEST_LINE_MAX
 from webapp.models import Role
 from webapp.services import values
+from webapp.services.events import EventPage
 from webapp.services.invitations import Invitation
 from webapp.services.member_list import MemberPage
 from webapp.services.organizations import Account, Metric
@@ -161,6 +162,21 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
             "OWNER, ADMIN or ACCOUNTING. Metrics: members_total, members_active, "
             "members_inactive, one role_* count per role, owners_active, joined_last_30_days, "
             "invitations_pending."
+        ),
+    ),
+    ("api.list_events", "GET"): Operation(
+        "List events",
+        200,
+        "EventPage",
+        query=inputs.EventQuery,
+        errors=(400, 403, 404),
+        tag="Events",
+        description=(
+            "The audit trail, newest first: one event per member a change touched (a rename "
+            "has one without a member), with the `change_id` every event of one change shares. "
+            "Pages by keyset: send a page's `next_cursor` as `cursor` for the events just older; "
+            "walking from the newest page to the oldest gives every event exactly once, however "
+            "many arrive meanwhile. `actor` is the acting user's email address. OWNER or ADMIN."
         ),
     ),
     ("api.create_invitations", "POST"): Operation(
@@ -402,6 +418,7 @@ def _component_schemas() -> dict[str, Any]:
         (MemberPage, "serialization"),
         (Metric, "serialization"),
         (Invitation, "serialization"),
+        (EventPage, "serialization"),
         (schemas.LeftOrganization, "serialization"),
         (schemas.Problem, "serialization"),
     ]
@@ -542,6 +559,7 @@ def openapi_json() -> str:
             {"name": "Accounts", "description": "Organizations, as one member sees them."},
             {"name": "Members", "description": "Bulk member management, all or nothing."},
             {"name": "Invitations", "description": "People brought in by email."},
+            {"name": "Events", "description": "The audit trail, for integrations."},
         ],
         "paths": {path.removeprefix("/api"): ops for path, ops in sorted(paths.items())},
         "components": {

@@ -26,6 +26,7 @@ from webapp.api.openapi import openapi_json, openapi_spec
 from webapp.downloads import csv_attachment
 from webapp.models import InvitationStatus, Role, Via
 from webapp.services import (
+    events,
     invitations,
     member_files,
     member_list,
@@ -297,3 +298,12 @@ def openapi_document() -> Response:
 def docs() -> str:
     """The OpenAPI document rendered as a page, server-side: no scripts, nothing from a CDN."""
     return render_template("api/docs.html", spec=openapi_spec())
+
+
+# -- events (DESIGN §9) ------------------------------------------------------------------------
+
+
+@bp.get(f"/organizations/{ORG}/events")
+def list_events(organization_id: int) -> Response:
+    query = inputs.parse(inputs.EventQuery, request.args.to_dict())
+    return respond(events.EventPage, events.list_events(actor(), organization_id, query))

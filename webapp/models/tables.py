@@ -238,6 +238,34 @@ class Invitation(Base):
     )
 
 
+# Every action the audit trail records (``AuditEvent.action``), which the events API filters by.
+AUDIT_ACTIONS = (
+    "organization.create",
+    "organization.rename",
+    "organization.delete",
+    "member.add",
+    "member.update",
+    "member.remove",
+    "member.leave",
+    "ownership.transfer",
+    "invitation.create",
+    "invitation.resend",
+    "invitation.revoke",
+    "invitation.accept",
+    "token.create",
+    "token.revoke",
+    "user.create",
+    "user.signup",
+    "user.verify",
+    "user.rename",
+    "user.password_change",
+    "user.password_reset",
+    "user.activate",
+    "user.deactivate",
+    "user.delete",
+)
+
+
 class AuditEvent(Base):
     """One row per change and per target user. No foreign keys: events outlive what they name."""
 

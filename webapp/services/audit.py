@@ -11,6 +11,7 @@ from sqlalchemy import func, insert, select
 
 from webapp.extensions import db
 from webapp.models import AuditEvent, Organization, Role, User, Via, utcnow
+from webapp.models.tables import AUDIT_ACTIONS
 from webapp.services.errors import InvalidInput
 from webapp.services.permissions import Action, require
 from webapp.services.values import is_id
@@ -41,6 +42,8 @@ def _rows(
     details: dict[str, Any] | None,
 ) -> list[dict[str, Any]]:
     """The rows of one change: one per (organization id, organization name, target) entry."""
+    if action not in AUDIT_ACTIONS:  # the events API filters by this list
+        raise ValueError(f"{action!r} is not in models.AUDIT_ACTIONS")
     base = {
         "created_at": utcnow(),
         "operation_id": uuid.uuid4().hex,
