@@ -440,6 +440,7 @@ ROUTES: list[Route] = [
         effect=transferred,
     ),
     R("web.activity", "GET", org(VIEW_AUDIT), 200),
+    R("web.activity_export", "GET", org(VIEW_AUDIT), 200),
     R("web.leave", "POST", org(LEAVE), 302, effect=left),
     R(
         "web.update_member",

@@ -18,7 +18,7 @@ import inspect
 import json
 import re
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -29,6 +29,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    PlainValidator,
     Strict,
     Tag,
     ValidationError,
@@ -570,15 +571,40 @@ EVENTS_LIMIT_MAX = 500
 EVENT_CURSOR_MAX = 64
 
 
-def _utc(moment: datetime) -> datetime:
-    """A time without a zone is read as UTC, the zone of every time Roster writes."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+# ISO 8601 date and time, the zone optional: what ``QueryTime`` takes (ECMA-262 compatible).
+ISO_TIME_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})?$"
+)
+_ISO_TIME = re.compile(ISO_TIME_PATTERN)
+
+
+def _iso_time(value: Any) -> datetime:
+    """An ISO 8601 date and time in UTC; one without a zone is read as UTC, the zone of every
+    time Roster writes. Nothing else (pydantic alone would take a number as a Unix time)."""
+    if not isinstance(value, str) or not _ISO_TIME.match(value):
+        raise PydanticCustomError(
+            "iso_time", "must be an ISO 8601 date and time, such as 2026-12-02T13:00:00Z"
+        )
+    try:
+        moment = datetime.fromisoformat(value.replace("z", "Z").replace("t", "T"))
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (ValueError, OverflowError) as error:
+        raise PydanticCustomError(
+            "iso_time", "is not a real time: {reason}", {"reason": str(error)}
+        ) from None
 
 
 QueryTime = Annotated[
     datetime,
-    AfterValidator(_utc),
-    WithJsonSchema({"type": "string", "format": "date-time"}),
+    PlainValidator(_iso_time),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date-time",
+            "description": "ISO 8601; without a zone, UTC.",
+        }
+    ),
 ]
 
 
@@ -612,3 +638,36 @@ class EventQuery(BaseModel):
     until: QueryTime | None = Field(
         default=None, description="Only events before this time (ISO 8601; UTC if no zone)."
     )
+
+
+class ActivityQuery(BaseModel):
+    """The activity page's filters, from its URL: an empty field is one left out. ``since`` and
+    ``until`` are days (UTC), both included; ``member`` is text or a user id."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    page: int = Field(default=1, ge=1, le=PAGE_NUMBER_MAX + 1)
+    member: str | None = Field(default=None, max_length=EMAIL_MAX)
+    actor: str | None = Field(default=None, max_length=EMAIL_MAX)
+    action: Literal[AUDIT_ACTIONS] | None = None  # type: ignore[valid-type]
+    since: date | None = None
+    until: date | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_is_absent(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            return {
+                key: value
+                for key, value in data.items()
+                if not (isinstance(value, str) and value.strip() == "")
+            }
+        return data
+
+    @model_validator(mode="after")
+    def _in_order(self) -> ActivityQuery:
+        if self.since and self.until and self.until < self.since:
+            raise PydanticCustomError(
+                "dates", "must not be before the first day", {"field": "until"}
+            )
+        return self

@@ -156,6 +156,8 @@ def test_since_is_inclusive_and_until_exclusive(history):
         ("action=member.explode", "action"),
         ("since=yesterday", "since"),
         ("until=2030-13-01", "until"),
+        ("until=0.5", "until"),  # not a Unix time
+        ("since=2030-02-30T00:00", "since"),
     ],
 )
 def test_bad_input_is_a_problem_naming_the_field(history, assert_problem, query, field):
@@ -206,7 +208,7 @@ def test_two_statements_whatever_the_page_or_filters(history, count_statements):
         "",
         "limit=1",
         "limit=500&action=member.add",
-        "user_id=1&actor=a@b.c&since=2000-01-01",
+        "user_id=1&actor=a@b.c&since=2000-01-01T00:00:00Z",
     ]
     for query in queries:
         with count_statements() as log:

@@ -11,18 +11,18 @@ import pytest
 
 from webapp.models import Role, Via
 from webapp.services import members, organizations, users
-from webapp.services.member_files import inert
+from webapp.services.csv_files import inert
 from webapp.services.member_list import MATCHING_BATCH
 
 HEADER = ["user_id", "email", "name", "role", "is_active", "joined_at"]
 
 # Names a spreadsheet would run, split or mangle, and names it would not.
 AWKWARD_NAMES = [
-    "=HYPERLINK(\"http://evil.example\",\"click\")",
+    '=HYPERLINK("http://evil.example","click")',
     "+1 555 0100",
     "-2+3",
     "@SUM(A1:A9)",
-    "Comma, Quoted \"Name\"",
+    'Comma, Quoted "Name"',
     "Zoë Ünicode",
     "Plain Person",
     "a=b is fine inside",
@@ -54,9 +54,7 @@ def crowd(make_user, make_org, api):  # type: ignore[no-untyped-def]
     )
     for n, user_id in enumerate(ids):
         role = [Role.VIEWER, Role.CONTRIBUTOR, Role.ACCOUNTING, Role.ADMIN][n % 4]
-        members.add_members(
-            owner, org.id, [user_id], role=role, is_active=n % 5 != 0, via=Via.CLI
-        )
+        members.add_members(owner, org.id, [user_id], role=role, is_active=n % 5 != 0, via=Via.CLI)
     return owner, org, api(owner)
 
 
@@ -96,11 +94,11 @@ def test_formula_cells_are_prefixed_and_the_rest_kept_exactly(crowd):
     _, org, client = crowd
     rows = _rows(client.get(f"/api/organizations/{org.id}/users.csv?sort_by=user_id"))
     names = {row[1]: row[2] for row in rows[1:]}
-    assert names["p0@example.com"] == "'=HYPERLINK(\"http://evil.example\",\"click\")"
+    assert names["p0@example.com"] == '\'=HYPERLINK("http://evil.example","click")'
     assert names["p1@example.com"] == "'+1 555 0100"
     assert names["p2@example.com"] == "'-2+3"
     assert names["p3@example.com"] == "'@SUM(A1:A9)"
-    assert names["p4@example.com"] == "Comma, Quoted \"Name\""
+    assert names["p4@example.com"] == 'Comma, Quoted "Name"'
     assert names["p5@example.com"] == "Zoë Ünicode"
     assert names["p7@example.com"] == "a=b is fine inside"
 

@@ -210,7 +210,7 @@ def test_activity_lists_changes_newest_first_and_filters_by_member(browser_for, 
     assert html.index("added") < html.index("created the organization")
     person = team.people[0]
     only = browser.get(f"/orgs/{team.org.id}/activity?member={person.id}", htmx=True)
-    assert only.text.lstrip().startswith('<section id="activity"')
+    assert only.text.lstrip().startswith('<div id="activity-view">')
     assert person.email in only.text and team.people[1].email not in only.text
     assert "1 event" in only.text
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import func, insert, select
@@ -13,6 +13,7 @@ from webapp.extensions import db
 from webapp.models import AuditEvent, Organization, Role, User, Via, utcnow
 from webapp.models.tables import AUDIT_ACTIONS
 from webapp.services.errors import InvalidInput
+from webapp.services.events import EventFilters, conditions
 from webapp.services.permissions import Action, require
 from webapp.services.values import is_id
 
@@ -124,8 +125,10 @@ def list_audit_events(
     page_number: int = 0,
     page_size: int = 50,
     target_user_id: int | None = None,
+    filters: EventFilters | None = None,
 ) -> AuditPage:
-    """The organization's audit log, newest first, optionally for one member.
+    """The organization's audit log, newest first, optionally for one member, filtered as the
+    events API filters (``events.conditions``).
 
     Needs VIEW_AUDIT (owners and admins). Raises NotFound / Forbidden as ``require`` does.
     """
@@ -135,9 +138,10 @@ def list_audit_events(
     if target_user_id is not None and not is_id(target_user_id):
         raise InvalidInput.field("user_id", "must be a user id")
     page_size = min(max(1, page_size), AUDIT_PAGE_SIZE_MAX)
-    where = [AuditEvent.organization_id == org_id]
+    filters = filters or EventFilters()
     if target_user_id is not None:
-        where.append(AuditEvent.target_user_id == target_user_id)
+        filters = replace(filters, user_id=target_user_id)
+    where = conditions(org_id, filters)
     items = db.session.scalars(
         select(AuditEvent)
         .where(*where)

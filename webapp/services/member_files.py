@@ -7,46 +7,22 @@ change the memory it takes.
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
+from collections.abc import Iterator
 
 from webapp.inputs import MemberFilters
 from webapp.models import User
-from webapp.services import member_list
-from webapp.services.member_list import Member
+from webapp.services import csv_files, member_list
+from webapp.services.csv_files import inert, utc_text
 
 EXPORT_HEADER = ("user_id", "email", "name", "role", "is_active", "joined_at")
 
-# What makes a spreadsheet read a cell as a formula (or split it): such a text cell gets a
-# leading apostrophe, which spreadsheets show as text and do not run (OWASP "CSV injection").
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def inert(text: str) -> str:
-    """``text`` as a cell no spreadsheet will run as a formula."""
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
-
-def utc_text(moment: datetime) -> str:
-    """ISO 8601 in UTC with ``Z``, as the JSON answers write times."""
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
 
 def export_members(actor: User, org_id: int, filters: MemberFilters) -> Iterator[str]:
-    """The members ``filters`` match as CSV text (RFC 4180: CRLF, quotes where needed), a batch
-    of rows per chunk; the header is in the first. Access is checked now (``all_matching``):
-    a refusal is raised here, before the first chunk."""
-    return _csv(member_list.all_matching(actor, org_id, filters))
-
-
-def _csv(batches: Iterable[list[Member]]) -> Iterator[str]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(EXPORT_HEADER)
-    for batch in batches:
-        writer.writerows(
+    """The members ``filters`` match as CSV text, a batch of rows per chunk. Access is checked
+    now (``all_matching``): a refusal is raised here, before the first chunk."""
+    batches = member_list.all_matching(actor, org_id, filters)
+    rows = (
+        [
             (
                 m.user_id,
                 inert(m.email),
@@ -56,9 +32,7 @@ def _csv(batches: Iterable[list[Member]]) -> Iterator[str]:
                 utc_text(m.joined_at),
             )
             for m in batch
-        )
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-    if buffer.tell():
-        yield buffer.getvalue()  # the header of an empty list
+        ]
+        for batch in batches
+    )
+    return csv_files.chunks(EXPORT_HEADER, rows)

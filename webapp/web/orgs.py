@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, url_for
+from datetime import UTC, date, datetime, time, timedelta
+
+from flask import flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from webapp import inputs
-from webapp.models import Role, User, Via
+from webapp.downloads import csv_attachment
+from webapp.models import AuditEvent, Role, User, Via
+from webapp.models.tables import AUDIT_ACTIONS
 from webapp.services import audit, members, organizations, ownership, values
+from webapp.services import events as events_service
 from webapp.services.errors import DomainError, FieldError, InvalidInput
+from webapp.services.events import EventFilters
 from webapp.services.organizations import SETTINGS_ACTIONS
 from webapp.services.permissions import PERMISSIONS, SUSPENDED_ACTIONS, Action
 from webapp.web import bp
@@ -257,29 +263,83 @@ def _transfer_body(form: TransferForm) -> inputs.DashboardTransfer:
     return body
 
 
+def _activity_filters() -> tuple[inputs.ActivityQuery, EventFilters, dict[str, str]]:
+    """The activity page's filters from its URL, as the events' filters; field errors by name
+    (and no filters) when the URL's are not right."""
+    try:
+        query = inputs.parse(inputs.ActivityQuery, request.args.to_dict())
+    except InvalidInput as error:
+        return inputs.ActivityQuery(), EventFilters(), {e.field: e.message for e in error.errors}
+
+    def midnight(day: date) -> datetime:
+        return datetime.combine(day, time(), tzinfo=UTC)
+
+    filters = EventFilters(
+        actor=query.actor,
+        member=query.member,
+        action=query.action,
+        since=midnight(query.since) if query.since else None,
+        # the last day shown is included: events before the midnight after it
+        until=midnight(query.until + timedelta(days=1)) if query.until else None,
+    )
+    return query, filters, {}
+
+
+def _activity_args(query: inputs.ActivityQuery) -> dict[str, str]:
+    """The filters' URL arguments, the empty ones left out (the page's links and the export)."""
+    given = query.model_dump(exclude={"page"}, exclude_none=True)
+    return {key: str(value) for key, value in given.items()}
+
+
 @bp.get("/orgs/<id:org_id>/activity")
 @login_required
 def activity(org_id: int) -> Response:
+    """The audit log, newest first, filtered; a change of many members is one group. Filters
+    that are not right are named beside their field (400), and nothing is listed."""
     account = organizations.get_organization(me(), org_id)
-    member_text = request.args.get("member", "").strip()
-    page_text = request.args.get("page", "1")
-    target = values.parse_id(member_text, "member") if member_text else None
-    page_number = values.parse_id(page_text, "page") if page_text else 1
-    events = audit.list_audit_events(
-        me(),
-        org_id,
-        page_number=page_number - 1,
-        page_size=ACTIVITY_PAGE_SIZE,
-        target_user_id=target,
-    )
-    return render(
+    query, filters, errors = _activity_filters()
+    events = None
+    if not errors:
+        events = audit.list_audit_events(
+            me(), org_id, page_number=query.page - 1, page_size=ACTIVITY_PAGE_SIZE, filters=filters
+        )
+    args = _activity_args(query) if not errors else {}
+    page = render(
         "orgs/activity.html",
         "orgs/_activity.html",
         account=account,
         allowed=account.allowed,
         events=events,
-        member=target,
+        changes=_change_sets(events.items) if events else [],
+        query=query,
+        args=args,
+        errors=errors,
+        actions=AUDIT_ACTIONS,
+        export_url=url_for("web.activity_export", org_id=org_id, **args),
     )
+    return make_response(page, 400 if errors else 200)
+
+
+def _change_sets(items: list[AuditEvent]) -> list[list[AuditEvent]]:
+    """The page's events in runs that share a change (``operation_id``), newest first."""
+    runs: list[list[AuditEvent]] = []
+    for event in items:
+        if runs and runs[-1][0].operation_id == event.operation_id:
+            runs[-1].append(event)
+        else:
+            runs.append([event])
+    return runs
+
+
+@bp.get("/orgs/<id:org_id>/activity.csv")
+@login_required
+def activity_export(org_id: int) -> Response:
+    """Every event the page's filters match (all pages), newest first, as CSV."""
+    _, filters, errors = _activity_filters()
+    if errors:
+        raise InvalidInput("; ".join(f"{k}: {v}" for k, v in errors.items()))
+    chunks = events_service.export_events(me(), org_id, filters)
+    return csv_attachment(chunks, f"roster-{org_id}-activity.csv")
 
 
 @bp.get("/roles")
