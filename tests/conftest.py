@@ -129,8 +129,9 @@ class IsolatedClient(FlaskClient):
     session between requests and the test. Running each request in an empty contextvars
     context gives it a fresh app context. The test's own transaction is ended around each
     request so the test reads what the request wrote. The body is read inside that context too,
-    as a server reads a streamed answer (a CSV export) inside the request's; it is not closed,
-    so what runs when the answer is closed (a mail sent after it) still waits for ``close``.
+    as a server reads a streamed answer (a CSV export) in the thread that made it, where the
+    stream pushes the request's context again; it is not closed, so what runs when the answer
+    is closed (a mail sent after it) still waits for ``close``.
     """
 
     def open(self, *args: Any, **kwargs: Any) -> Any:

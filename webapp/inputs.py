@@ -40,7 +40,7 @@ from pydantic_core import PydanticCustomError
 from werkzeug.routing import BaseConverter
 
 from webapp.models import Role
-from webapp.models.tables import AUDIT_ACTIONS, EMAIL_MAX, ORG_NAME_MAX
+from webapp.models.tables import EMAIL_MAX, ORG_NAME_MAX, ORGANIZATION_ACTIONS
 from webapp.patterns import (
     EMAIL_PATTERN,
     EMAILS_TEXT_PATTERN,
@@ -466,6 +466,8 @@ UNION_TAGS = frozenset({"array", "string"})
 PATTERN_MESSAGES = {
     "user_ids": "must be positive 64-bit integers separated by commas, like 14,31,33,43",
     "q": "must not contain control characters",
+    "member": "must not contain control characters",
+    "actor": "must not contain control characters",
     "emails": "must be email addresses (like ada@example.org), separated by commas",
 }
 
@@ -566,6 +568,13 @@ class InvitationQuery(BaseModel):
 
 # -- the events API (DESIGN §9) ------------------------------------------------------------------
 
+# Text that filters the audit trail: an address or a part of one, or of a name.
+FilterText = Annotated[
+    str,
+    Field(min_length=1, max_length=EMAIL_MAX, pattern=SEARCH_PATTERN),
+    AfterValidator(_no_control_characters),
+]
+
 EVENTS_LIMIT_DEFAULT = 50
 EVENTS_LIMIT_MAX = 500
 EVENT_CURSOR_MAX = 64
@@ -598,13 +607,7 @@ def _iso_time(value: Any) -> datetime:
 QueryTime = Annotated[
     datetime,
     PlainValidator(_iso_time),
-    WithJsonSchema(
-        {
-            "type": "string",
-            "format": "date-time",
-            "description": "ISO 8601; without a zone, UTC.",
-        }
-    ),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
 ]
 
 
@@ -621,23 +624,45 @@ class EventQuery(BaseModel):
         max_length=EVENT_CURSOR_MAX,
         description="A page's next_cursor, for the events just older than that page's.",
     )
-    actor: str | None = Field(
-        default=None,
-        max_length=EMAIL_MAX,
-        description="Only events by the user with this email address (any case).",
+    actor: FilterText | None = Field(
+        default=None, description="Only events by the user with this email address (any case)."
     )
     user_id: Annotated[int, Field(ge=1, le=values.ID_MAX)] | None = Field(
         default=None, description="Only events about this member."
     )
-    action: Literal[AUDIT_ACTIONS] | None = Field(  # type: ignore[valid-type]
+    action: Literal[ORGANIZATION_ACTIONS] | None = Field(  # type: ignore[valid-type]
         default=None, description="Only events of this action."
     )
     since: QueryTime | None = Field(
-        default=None, description="Only events at or after this time (ISO 8601; UTC if no zone)."
+        default=None,
+        description="Only events at or after this time: ISO 8601 such as 2026-12-02T13:00:00Z "
+        "(UTC without a zone; an offset's + written %2B in a URL).",
     )
     until: QueryTime | None = Field(
-        default=None, description="Only events before this time (ISO 8601; UTC if no zone)."
+        default=None, description="Only events before this time, written as `since` is."
     )
+
+
+ACTIVITY_PAGE_MAX = 1_000_001  # the activity page's last page number (counted from 1)
+_DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+
+
+def _day(value: Any) -> date:
+    """A day written YYYY-MM-DD, as a date field sends it (never a number, a Unix time)."""
+    if not isinstance(value, str) or not _DAY.match(value):
+        raise PydanticCustomError("day", "must be a day written YYYY-MM-DD")
+    try:
+        day = date.fromisoformat(value)
+    except ValueError as error:
+        raise PydanticCustomError(
+            "day", "is not a real day: {reason}", {"reason": str(error)}
+        ) from None
+    if day == date.max:
+        raise PydanticCustomError("day", "must be before 9999-12-31")
+    return day
+
+
+Day = Annotated[date, PlainValidator(_day)]
 
 
 class ActivityQuery(BaseModel):
@@ -646,12 +671,13 @@ class ActivityQuery(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    page: int = Field(default=1, ge=1, le=PAGE_NUMBER_MAX + 1)
-    member: str | None = Field(default=None, max_length=EMAIL_MAX)
-    actor: str | None = Field(default=None, max_length=EMAIL_MAX)
-    action: Literal[AUDIT_ACTIONS] | None = None  # type: ignore[valid-type]
-    since: date | None = None
-    until: date | None = None
+    page: int = Field(default=1, ge=1, le=ACTIVITY_PAGE_MAX)
+    user_id: Annotated[int, Field(ge=1, le=values.ID_MAX)] | None = None  # one member exactly
+    member: FilterText | None = None
+    actor: FilterText | None = None
+    action: Literal[ORGANIZATION_ACTIONS] | None = None  # type: ignore[valid-type]
+    since: Day | None = None
+    until: Day | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import update
 
 from webapp.extensions import db
 from webapp.models import AuditEvent, Role, Via
+from webapp.models.tables import AUDIT_ACTIONS
 from webapp.services import members, organizations
 from webapp.services.events import encode_cursor
 
@@ -157,6 +160,9 @@ def test_since_is_inclusive_and_until_exclusive(history):
         ("since=yesterday", "since"),
         ("until=2030-13-01", "until"),
         ("until=0.5", "until"),  # not a Unix time
+        ("actor=", "actor"),
+        ("actor=a%00b@example.com", "actor"),
+        ("action=user.signup", "action"),  # recorded outside any organization's trail
         ("since=2030-02-30T00:00", "since"),
     ],
 )
@@ -217,8 +223,15 @@ def test_two_statements_whatever_the_page_or_filters(history, count_statements):
 
 
 def test_the_audit_actions_list_is_complete():
-    """Every action a change records is one the events API can filter by."""
+    """Every action the services record is in the list the events API filters by, and
+    recording one that is not raises."""
     from webapp.services import audit
 
+    source = "\n".join(p.read_text() for p in Path(audit.__file__).parent.glob("*.py"))
+    recorded = set(
+        re.findall(r'"((?:organization|member|ownership|invitation|token|user)\.[a-z_]+)"', source)
+    )
+    recorded.discard("user.activate")  # written "user.activate" if ... else "user.deactivate"
+    assert recorded | {"user.activate", "user.deactivate"} == set(AUDIT_ACTIONS)
     with pytest.raises(ValueError, match=r"not in models\.AUDIT_ACTIONS"):
         audit._rows("member.explode", actor=None, via=Via.CLI, entries=[], details=None)

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
+from webapp.inputs import MemberFilters
 from webapp.models import Role, Via
-from webapp.services import members, organizations, users
+from webapp.services import member_files, members, organizations, users
 from webapp.services.csv_files import inert
 from webapp.services.member_list import MATCHING_BATCH
 
@@ -188,3 +189,10 @@ def test_rows_are_read_in_batches_by_one_statement(make_user, api, count_stateme
 
     assert (few, many) == (0, 3 * MATCHING_BATCH + 7)
     assert many_statements == few_statements == 3  # token, access, the rows
+
+    # the file comes a batch at a time, not whole: four chunks of at most 1,000 rows
+    chunks = list(member_files.export_members(owner, org.id, MemberFilters(q="member")))
+    assert len(chunks) == 4
+    assert [chunk.count("\r\n") for chunk in chunks] == [1 + MATCHING_BATCH] + [
+        MATCHING_BATCH
+    ] * 2 + [7]

@@ -24,7 +24,7 @@ def busy(team):  # type: ignore[no-untyped-def]
         [
             ("ann@example.com", "Ann Archer"),
             ("bob@example.com", "Bob Baker"),
-            ("cy@example.com", "=Cy Formula"),
+            ("=cy@example.com", "=Cy Formula"),
         ],
         via=Via.CLI,
     )
@@ -45,7 +45,7 @@ def test_a_change_of_several_members_is_one_group(busy, browser_for):
     bodies = re.findall(r"<tbody.*?</tbody>", html, re.S)
     [added] = [b for b in bodies if 'added <span class="muted change-size">(3 members)</span>' in b]
     assert added.startswith('<tbody class="change-set is-group"')
-    assert _members_shown(added) == ["cy@example.com", "bob@example.com", "ann@example.com"]
+    assert _members_shown(added) == ["=cy@example.com", "bob@example.com", "ann@example.com"]
     assert added.count("<tr>") == 3 and added.count("Same change") == 2
 
 
@@ -58,7 +58,7 @@ def test_a_change_of_several_members_is_one_group(busy, browser_for):
         ("action=member.update", ["ann@example.com"]),
         (
             "actor={admin}&action=member.add",
-            ["cy@example.com", "bob@example.com", "ann@example.com"],
+            ["=cy@example.com", "bob@example.com", "ann@example.com"],
         ),
         ("member=nobody", []),
     ],
@@ -75,16 +75,21 @@ def test_filters(busy, browser_for, query, shown):
 def test_days_are_utc_and_both_included(busy, browser_for):
     team, _ = busy
     events = db.session.scalars(
-        db.select(AuditEvent)
+        db.select(AuditEvent.id)
         .where(AuditEvent.organization_id == team.org.id)
         .order_by(AuditEvent.id)
     ).all()
-    day = datetime(2030, 3, 1, 23, 59, tzinfo=UTC)
-    for n, event in enumerate(events):  # one a day, at 23:59, from 1 March 2030
+    # the first and the last instant of 1, 2, 3 and 4 March 2030, then later days
+    start = datetime(2030, 3, 1, tzinfo=UTC)
+    moments = [
+        start + timedelta(days=day) + extra
+        for day in range(4)
+        for extra in (timedelta(0), timedelta(days=1, microseconds=-1))
+    ]
+    moments += [start + timedelta(days=10 + n) for n in range(len(events) - len(moments))]
+    for event_id, moment in zip(events, moments, strict=True):
         db.session.execute(
-            update(AuditEvent)
-            .where(AuditEvent.id == event.id)
-            .values(created_at=day + timedelta(days=n))
+            update(AuditEvent).where(AuditEvent.id == event_id).values(created_at=moment)
         )
     db.session.commit()
     html = (
@@ -92,17 +97,38 @@ def test_days_are_utc_and_both_included(busy, browser_for):
         .get(f"/orgs/{team.org.id}/activity?since=2030-03-02&until=2030-03-03")
         .text
     )
-    assert "2 events match" in html
-    assert "02 Mar 2030 23:59" in html and "03 Mar 2030 23:59" in html
+    assert "4 events match" in html  # 2 March 00:00 and 23:59:59.999999, and 3 March's
+    shown = re.findall(r'<time datetime="([^"]+)"', html)
+    assert sorted(shown) == [
+        "2030-03-02T00:00:00Z",
+        "2030-03-02T23:59:59Z",
+        "2030-03-03T00:00:00Z",
+        "2030-03-03T23:59:59Z",
+    ]
+
+
+def test_digits_are_a_user_id_or_part_of_an_address(team, browser_for):
+    user_id = users.create_users([("x@example.com", "Ex")], via=Via.CLI)[0]
+    digits = users.create_users([(f"bob{user_id}@example.com", "Bob")], via=Via.CLI)[0]
+    members.add_members(team.owner, team.org.id, [user_id, digits], via=Via.CLI)
+    html = browser_for(team.owner).get(f"/orgs/{team.org.id}/activity?member={user_id}").text
+    assert sorted(_members_shown(html)) == sorted(["x@example.com", f"bob{user_id}@example.com"])
 
 
 @pytest.mark.parametrize(
     ("query", "field", "message"),
     [
-        ("since=yesterday", "since", "valid date"),
+        ("since=yesterday", "since", "must be a day written YYYY-MM-DD"),
+        ("since=0", "since", "must be a day written YYYY-MM-DD"),  # never a Unix time
+        ("since=2030-02-30", "since", "is not a real day"),
+        ("until=9999-12-31", "until", "must be before 9999-12-31"),
         ("since=2030-03-05&until=2030-03-01", "until", "must not be before the first day"),
         ("action=member.explode", "action", "Input should be"),
+        ("action=user.signup", "action", "Input should be"),  # not in an organization's trail
+        ("member=a%00b", "member", "control characters"),
+        ("actor=a%00b", "actor", "control characters"),
         ("page=0", "page", "greater than or equal to 1"),
+        ("page=1000002", "page", "less than or equal to 1000001"),
     ],
 )
 def test_filters_that_are_not_right_are_named_beside_their_field(
@@ -113,12 +139,19 @@ def test_filters_that_are_not_right_are_named_beside_their_field(
     for htmx in (False, True):
         answer = browser.get(f"/orgs/{team.org.id}/activity?{query}", htmx=htmx)
         assert answer.status_code == 400
-        if field != "page":
-            assert re.search(
-                rf'<p class="field-error" id="{field}-error">[^<]*{message}', answer.text
-            )
+        error = re.search(
+            rf'<p class="field-error" id="{field}-error"[^>]*>([^<]*)</p>', answer.text
+        )
+        assert error and message in error.group(1), answer.text
         assert "Correct the filters above" in answer.text
         assert _members_shown(answer.text) == []
+    export = browser.get(f"/orgs/{team.org.id}/activity.csv?{query}")
+    assert export.status_code == 400 and export.mimetype == "text/html"
+
+
+def test_a_viewer_is_refused_whatever_the_filters(team, browser_for):
+    browser = browser_for(team.viewer)
+    assert browser.get(f"/orgs/{team.org.id}/activity?since=nonsense").status_code == 403
 
 
 def test_paging_keeps_the_filters(team, browser_for):
@@ -147,7 +180,9 @@ def test_the_export_is_every_event_the_filters_match(busy, browser_for):
         f"/orgs/{team.org.id}/activity?action=member.add&actor={team.admin.email}"
     ).text
     rows = _export(browser, html)
-    assert [r["email"] for r in rows] == ["cy@example.com", "bob@example.com", "ann@example.com"]
+    # the address a spreadsheet would run is prefixed; the rest kept exactly
+    assert [r["email"] for r in rows] == ["'=cy@example.com", "bob@example.com", "ann@example.com"]
+    assert {r["actor_id"] for r in rows} == {str(team.admin.id)}
     assert {r["actor"] for r in rows} == {team.admin.email}
     assert {r["new_role"] for r in rows} == {"VIEWER"}
     assert len({r["change_id"] for r in rows}) == 1

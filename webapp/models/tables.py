@@ -264,6 +264,13 @@ AUDIT_ACTIONS = (
     "user.deactivate",
     "user.delete",
 )
+# The actions recorded in an organization's trail (the others concern a user alone): what the
+# events API and the activity page filter by.
+ORGANIZATION_ACTIONS = (
+    *(a for a in AUDIT_ACTIONS if a.partition(".")[0] in ("organization", "member", "ownership")),
+    *(a for a in AUDIT_ACTIONS if a.startswith("invitation.")),
+    "user.delete",
+)
 
 
 class AuditEvent(Base):

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, insert, select
 
 from webapp.extensions import db
+from webapp.inputs import ACTIVITY_PAGE_MAX
 from webapp.models import AuditEvent, Organization, Role, User, Via, utcnow
 from webapp.models.tables import AUDIT_ACTIONS
 from webapp.services.errors import InvalidInput
@@ -18,7 +19,7 @@ from webapp.services.permissions import Action, require
 from webapp.services.values import is_id
 
 AUDIT_PAGE_SIZE_MAX = 200
-AUDIT_PAGE_NUMBER_MAX = 1_000_000
+AUDIT_PAGE_NUMBER_MAX = ACTIVITY_PAGE_MAX - 1  # counted from 0
 
 
 @dataclass(frozen=True)

@@ -28,10 +28,15 @@ def chunks(header: Sequence[str], batches: Iterable[Iterable[Sequence[object]]])
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(header)
-    for batch in batches:
-        writer.writerows(batch)
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
+    try:
+        for batch in batches:
+            writer.writerows(batch)
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    finally:  # a client gone mid-file: the rows' cursor is closed now, not when collected
+        close = getattr(batches, "close", None)
+        if close is not None:
+            close()
     if buffer.tell():
         yield buffer.getvalue()  # the header of an empty file

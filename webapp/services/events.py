@@ -18,9 +18,8 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import ColumnElement, select
 
 from webapp.extensions import db
 from webapp.inputs import EventQuery
@@ -28,6 +27,7 @@ from webapp.models import AuditEvent, Membership, Organization, Role, User
 from webapp.services import csv_files
 from webapp.services.errors import InvalidInput
 from webapp.services.permissions import Action, require_reading
+from webapp.services.transactions import read_in_batches
 from webapp.services.values import is_id, name_sort_key
 
 _CURSOR_VERSION = 1
@@ -115,7 +115,13 @@ class EventFilters:
 
     @classmethod
     def of(cls, query: EventQuery) -> EventFilters:
-        return cls(query.actor, query.user_id, None, query.action, query.since, query.until)
+        return cls(
+            actor=query.actor,
+            user_id=query.user_id,
+            action=query.action,
+            since=query.since,
+            until=query.until,
+        )
 
 
 def conditions(org_id: int, filters: EventFilters) -> list[ColumnElement[bool]]:
@@ -127,16 +133,16 @@ def conditions(org_id: int, filters: EventFilters) -> list[ColumnElement[bool]]:
     if filters.user_id is not None:
         where.append(_E.target_user_id == filters.user_id)
     member = (filters.member or "").strip()
-    if member.isascii() and member.isdigit() and is_id(int(member)):
-        where.append(_E.target_user_id == int(member))
-    elif member:
+    if member:
         named = select(Membership.user_id).where(
             Membership.organization_id == org_id,
             Membership.sort_name.contains(name_sort_key(member), autoescape=True),
         )
-        where.append(
-            _E.target_email.contains(member.lower(), autoescape=True) | _E.target_user_id.in_(named)
-        )
+        matches = _E.target_email.contains(member.lower(), autoescape=True)
+        matches = matches | _E.target_user_id.in_(named)
+        if member.isascii() and member.isdigit() and is_id(int(member)):
+            matches = matches | (_E.target_user_id == int(member))  # "42": user 42, or bob42@…
+        where.append(matches)
     if filters.action is not None:
         where.append(_E.action == filters.action)
     if filters.since is not None:
@@ -166,6 +172,7 @@ EXPORT_HEADER = (
     "change_id",
     "at",
     "actor",
+    "actor_id",
     "action",
     "user_id",
     "email",
@@ -188,13 +195,8 @@ def export_events(actor: User, org_id: int, filters: EventFilters) -> Iterator[s
         .order_by(_E.id.desc())
         .execution_options(yield_per=EXPORT_BATCH)
     )
-    return csv_files.chunks(EXPORT_HEADER, _event_rows(statement))
-
-
-def _event_rows(statement: Select[Any]) -> Iterator[list[tuple[object, ...]]]:
-    with db.session.connection().execute(statement) as result:
-        for rows in result.partitions():
-            yield [_cells(Event(*row)) for row in rows]
+    rows = ([_cells(Event(*row)) for row in batch] for batch in read_in_batches(statement))
+    return csv_files.chunks(EXPORT_HEADER, rows)
 
 
 def _cells(e: Event) -> tuple[object, ...]:
@@ -206,6 +208,7 @@ def _cells(e: Event) -> tuple[object, ...]:
         e.change_id,
         csv_files.utc_text(e.at),
         csv_files.inert(e.actor or ""),
+        e.actor_id or "",
         e.action,
         e.user_id or "",
         csv_files.inert(e.email or ""),

@@ -35,6 +35,7 @@ from webapp.services.errors import Forbidden, InvalidInput, NotMembers
 from webapp.services.organizations import ROLE_COUNTERS, Account
 from webapp.services.page_cursor import KEY_TYPES, PageCursor
 from webapp.services.permissions import Action, require, require_reading
+from webapp.services.transactions import read_in_batches
 from webapp.services.values import USER_IDS_MAX, is_id, name_sort_key
 
 SORT_KEYS: dict[str, InstrumentedAttribute[Any]] = {
@@ -273,13 +274,8 @@ def all_matching(actor: User, org_id: int, filters: MemberFilters) -> Iterator[l
     """
     require_reading(actor, org_id, Action.VIEW, Organization.id)
     shape = _Shape.of(filters)
-    return _batches(_all_statement(shape), _parameters(org_id, filters))
-
-
-def _batches(statement: Select[Any], values: dict[str, Any]) -> Iterator[list[Member]]:
-    with db.session.connection().execute(statement, values) as result:
-        for rows in result.partitions():
-            yield [Member(*row) for row in rows]
+    batches = read_in_batches(_all_statement(shape), _parameters(org_id, filters))
+    return ([Member(*row) for row in batch] for batch in batches)
 
 
 def _viewer(actor: User, org_id: int, seen: Account | None) -> int:

@@ -10,11 +10,11 @@ take BEGIN over ourselves (see ``install_sqlite_hooks``) and start write transac
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, Select, event, select
+from sqlalchemy import Engine, Row, Select, event, select
 from sqlalchemy.engine import Connection
 
 from webapp.extensions import db
@@ -89,3 +89,14 @@ def lock_rows(stmt: Select[Any]) -> Select[Any]:
     if LOCKING_ENABLED:
         return stmt.with_for_update()
     return stmt
+
+
+def read_in_batches(
+    statement: Select[Any], values: dict[str, Any] | None = None
+) -> Iterator[Sequence[Row[Any]]]:
+    """The rows of one statement, a batch at a time (its ``yield_per`` execution option), read
+    as the batches are asked for: a server-side cursor on PostgreSQL, SQLite's own stepping
+    otherwise, so memory stays the same whatever the number of rows. For files sent as they
+    are written; closing the iterator closes the cursor."""
+    with db.session.connection().execute(statement, values or {}) as result:
+        yield from result.partitions()

@@ -11,10 +11,10 @@ from werkzeug.wrappers import Response
 from webapp import inputs
 from webapp.downloads import csv_attachment
 from webapp.models import AuditEvent, Role, User, Via
-from webapp.models.tables import AUDIT_ACTIONS
+from webapp.models.tables import ORGANIZATION_ACTIONS
 from webapp.services import audit, members, organizations, ownership, values
 from webapp.services import events as events_service
-from webapp.services.errors import DomainError, FieldError, InvalidInput
+from webapp.services.errors import DomainError, FieldError, Forbidden, InvalidInput
 from webapp.services.events import EventFilters
 from webapp.services.organizations import SETTINGS_ACTIONS
 from webapp.services.permissions import PERMISSIONS, SUSPENDED_ACTIONS, Action
@@ -263,26 +263,21 @@ def _transfer_body(form: TransferForm) -> inputs.DashboardTransfer:
     return body
 
 
-def _activity_filters() -> tuple[inputs.ActivityQuery, EventFilters, dict[str, str]]:
-    """The activity page's filters from its URL, as the events' filters; field errors by name
-    (and no filters) when the URL's are not right."""
-    try:
-        query = inputs.parse(inputs.ActivityQuery, request.args.to_dict())
-    except InvalidInput as error:
-        return inputs.ActivityQuery(), EventFilters(), {e.field: e.message for e in error.errors}
+def _activity_filters(query: inputs.ActivityQuery) -> EventFilters:
+    """The activity page's filters as the events' filters: its days are UTC, both included."""
 
     def midnight(day: date) -> datetime:
         return datetime.combine(day, time(), tzinfo=UTC)
 
-    filters = EventFilters(
+    return EventFilters(
         actor=query.actor,
+        user_id=query.user_id,
         member=query.member,
         action=query.action,
         since=midnight(query.since) if query.since else None,
         # the last day shown is included: events before the midnight after it
         until=midnight(query.until + timedelta(days=1)) if query.until else None,
     )
-    return query, filters, {}
 
 
 def _activity_args(query: inputs.ActivityQuery) -> dict[str, str]:
@@ -297,13 +292,23 @@ def activity(org_id: int) -> Response:
     """The audit log, newest first, filtered; a change of many members is one group. Filters
     that are not right are named beside their field (400), and nothing is listed."""
     account = organizations.get_organization(me(), org_id)
-    query, filters, errors = _activity_filters()
+    if Action.VIEW_AUDIT not in account.allowed:
+        raise Forbidden()  # before the filters are read: the answer does not depend on them
+    errors: dict[str, str] = {}
+    try:
+        query = inputs.parse(inputs.ActivityQuery, request.args.to_dict())
+    except InvalidInput as error:
+        query, errors = inputs.ActivityQuery(), {e.field: e.message for e in error.errors}
     events = None
     if not errors:
         events = audit.list_audit_events(
-            me(), org_id, page_number=query.page - 1, page_size=ACTIVITY_PAGE_SIZE, filters=filters
+            me(),
+            org_id,
+            page_number=query.page - 1,
+            page_size=ACTIVITY_PAGE_SIZE,
+            filters=_activity_filters(query),
         )
-    args = _activity_args(query) if not errors else {}
+    args = _activity_args(query)
     page = render(
         "orgs/activity.html",
         "orgs/_activity.html",
@@ -314,7 +319,7 @@ def activity(org_id: int) -> Response:
         query=query,
         args=args,
         errors=errors,
-        actions=AUDIT_ACTIONS,
+        actions=ORGANIZATION_ACTIONS,
         export_url=url_for("web.activity_export", org_id=org_id, **args),
     )
     return make_response(page, 400 if errors else 200)
@@ -335,10 +340,8 @@ def _change_sets(items: list[AuditEvent]) -> list[list[AuditEvent]]:
 @login_required
 def activity_export(org_id: int) -> Response:
     """Every event the page's filters match (all pages), newest first, as CSV."""
-    _, filters, errors = _activity_filters()
-    if errors:
-        raise InvalidInput("; ".join(f"{k}: {v}" for k, v in errors.items()))
-    chunks = events_service.export_events(me(), org_id, filters)
+    query = inputs.parse(inputs.ActivityQuery, request.args.to_dict())
+    chunks = events_service.export_events(me(), org_id, _activity_filters(query))
     return csv_attachment(chunks, f"roster-{org_id}-activity.csv")
 
 
