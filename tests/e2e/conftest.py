@@ -18,8 +18,13 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 from werkzeug.serving import WSGIRequestHandler, make_server
+
+from webapp.models import Role, User, Via
+from webapp.services import members, users
+
+from ..conftest import PASSWORD
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -159,3 +164,36 @@ def open_session(
         context.close()
     reported = [m for s in sessions for m in s.problems.messages]
     assert reported == [], "browser reported problems:\n" + "\n".join(reported)
+
+
+# -- shared worlds ---------------------------------------------------------------------------
+
+
+def sign_in(s: Session, user: User) -> None:
+    s.go("/login")
+    s.page.get_by_label("Email").fill(user.email)
+    s.page.get_by_label("Password").fill(PASSWORD)
+    s.page.get_by_role("button", name="Sign in").click()
+    expect(s.page).to_have_url(re.compile(r"/orgs$"))
+
+
+@pytest.fixture
+def crowd_org(make_user, make_org):
+    owner = make_user(email="owner@e2e.test", name="Olivia Owner")
+    admin = make_user(email="admin@e2e.test", name="Adam Admin")
+    org = make_org(owner, "Initech")
+    members.add_members(owner, org.id, [admin.id], role=Role.ADMIN, via=Via.CLI)
+    ids = users.create_users(
+        [(f"p{n:02d}@e2e.test", f"Person {n:02d}") for n in range(30)], via=Via.CLI
+    )
+    members.add_members(owner, org.id, ids, role=Role.CONTRIBUTOR, via=Via.CLI)
+    return org, owner, admin
+
+
+@pytest.fixture
+def owner_view(open_session, crowd_org):
+    """The crowd's organization, and a browser signed in as its owner: (org, session, page)."""
+    org, owner, _ = crowd_org
+    s = open_session()
+    sign_in(s, owner)
+    return org, s, s.page

@@ -16,37 +16,7 @@ from webapp.extensions import db
 from webapp.models import Role, Via
 from webapp.services import members, organizations, users
 
-PASSWORD = "correct horse battery"
-
-
-def sign_in(s, user) -> None:
-    s.go("/login")
-    s.page.get_by_label("Email").fill(user.email)
-    s.page.get_by_label("Password").fill(PASSWORD)
-    s.page.get_by_role("button", name="Sign in").click()
-    expect(s.page).to_have_url(re.compile(r"/orgs$"))
-
-
-@pytest.fixture
-def crowd_org(make_user, make_org):
-    owner = make_user(email="owner@e2e.test", name="Olivia Owner")
-    admin = make_user(email="admin@e2e.test", name="Adam Admin")
-    org = make_org(owner, "Initech")
-    members.add_members(owner, org.id, [admin.id], role=Role.ADMIN, via=Via.CLI)
-    ids = users.create_users(
-        [(f"p{n:02d}@e2e.test", f"Person {n:02d}") for n in range(30)], via=Via.CLI
-    )
-    members.add_members(owner, org.id, ids, role=Role.CONTRIBUTOR, via=Via.CLI)
-    return org, owner, admin
-
-
-@pytest.fixture
-def owner_view(open_session, crowd_org):
-    """The crowd's organization, and a browser signed in as its owner: (org, session, page)."""
-    org, owner, _ = crowd_org
-    s = open_session()
-    sign_in(s, owner)
-    return org, s, s.page
+from .conftest import PASSWORD, sign_in  # noqa: F401 (other journeys import them from here)
 
 
 def focused(page: Page) -> dict[str, str | None]:

@@ -309,13 +309,15 @@ def activity(org_id: int) -> Response:
             filters=_activity_filters(query),
         )
     args = _activity_args(query)
+    changes = _change_sets(events.items) if events else []
     page = render(
         "orgs/activity.html",
         "orgs/_activity.html",
         account=account,
         allowed=account.allowed,
         events=events,
-        changes=_change_sets(events.items) if events else [],
+        changes=changes,
+        change_sizes=audit.change_sizes(org_id, [c[0].operation_id for c in changes]),
         query=query,
         args=args,
         errors=errors,
