@@ -280,6 +280,29 @@ def test_destructive_bulk_action_asks_first_then_keeps_the_page(browser_for, tea
     assert organizations.get_organization(team.owner, team.org.id).member_count == 45
 
 
+def _confirm_names(html: str) -> str:
+    found = re.search(r'<span class="confirm-names">(.*?)</span>', html, re.S)
+    assert found, html
+    return unescape(found.group(1))
+
+
+def test_a_confirmation_names_up_to_ten_people_and_counts_the_rest(browser_for, team, crowd):
+    browser = browser_for(team.owner)
+    url = f"/orgs/{team.org.id}/members/bulk"
+    few = browser.post(url, {"action": "suspend", "user_ids": [str(i) for i in crowd[:2]]})
+    assert (
+        _confirm_names(few.text)
+        == "Crowd 00 (crowd00@example.com), Crowd 01 (crowd01@example.com)."
+    )
+    many = browser.post(f"{url}?q=crowd", {"action": "remove", "all_matching": "y"}, htmx=True)
+    assert "Remove 40 members?" in many.text
+    named = _confirm_names(many.text)
+    assert named == ", ".join(f"Crowd {n:02d} (crowd{n:02d}@example.com)" for n in range(10)) + (
+        " and 30 more."
+    )
+    assert organizations.get_organization(team.owner, team.org.id).member_count == 48  # asked
+
+
 def test_bulk_suspend_every_member_matching_the_filter(browser_for, team, crowd):
     browser = browser_for(team.owner)
     response = browser.post(

@@ -7,7 +7,7 @@ of statements at any depth, size or sort (``list_members``).
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
@@ -32,6 +32,7 @@ from webapp.extensions import db
 from webapp.inputs import SORT_BY, MemberFilters, MemberQuery
 from webapp.models import Membership, Organization, Role, User
 from webapp.services.errors import Forbidden, InvalidInput, NotMembers
+from webapp.services.members import ids_in
 from webapp.services.organizations import ROLE_COUNTERS, Account
 from webapp.services.page_cursor import KEY_TYPES, PageCursor
 from webapp.services.permissions import Action, require, require_reading
@@ -479,3 +480,23 @@ def matching_member_ids(actor: User, org_id: int, query: MemberQuery) -> list[in
             "user_ids", f"more than {USER_IDS_MAX:,} members match; narrow the filter"
         )
     return list(ids)
+
+
+CONFIRMATION_NAMES = 10  # how many people a confirmation names before "and N more"
+
+
+def first_named(
+    actor: User, org_id: int, user_ids: Sequence[int], *, limit: int = CONFIRMATION_NAMES
+) -> list[tuple[str, str]]:
+    """Up to ``limit`` of these members as (name, email), by name: who a confirmation of a
+    change to all of them names. Any active member may ask; ids that are no member are left
+    out. Two statements, whatever the number of ids."""
+    require_reading(actor, org_id, Action.VIEW, Organization.id)
+    rows = db.session.execute(
+        select(User.name, User.email)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.organization_id == org_id, ids_in(Membership.user_id, user_ids))
+        .order_by(Membership.sort_name, Membership.user_id)
+        .limit(limit)
+    ).all()
+    return [(name, email) for name, email in rows]

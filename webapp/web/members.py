@@ -320,7 +320,8 @@ def bulk(org_id: int) -> Response:
             body = inputs.parse(inputs.UpdateMembers, {"user_ids": ids, **changes})
         context["selected"] = set(body.user_ids)
         if form.wants_confirmation:
-            context["confirm"] = {"count": len(body.user_ids), "ids": body.user_ids}
+            named = member_list.first_named(me(), org_id, body.user_ids)
+            context["confirm"] = {"count": len(body.user_ids), "ids": body.user_ids, "named": named}
         else:
             done, account = _apply(org_id, body)
             flash(done, "success")
