@@ -8,7 +8,7 @@ import time
 
 from playwright.sync_api import expect
 
-from .test_page_behaviour import PASSWORD, sign_in
+from .conftest import PASSWORD, sign_in
 
 NEW_PASSWORD = "a new password, long enough"
 LINK = re.compile(r"http://roster\.test(/password/reset/\S+)")

@@ -16,7 +16,7 @@ from webapp.extensions import db
 from webapp.models import Role, Via
 from webapp.services import members, organizations, users
 
-from .conftest import PASSWORD, sign_in  # noqa: F401 (other journeys import them from here)
+from .conftest import sign_in
 
 
 def focused(page: Page) -> dict[str, str | None]:

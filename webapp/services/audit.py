@@ -113,6 +113,8 @@ class AuditPage:
     page_number: int
     page_size: int
     total_items: int
+    # How many events each change on the page wrote in all (a page may show part of a change).
+    change_sizes: dict[str, int]
 
     @property
     def total_pages(self) -> int:
@@ -151,17 +153,18 @@ def list_audit_events(
         .offset(page_number * page_size)
     ).all()
     total = db.session.scalar(select(func.count()).select_from(AuditEvent).where(*where)) or 0
-    return AuditPage(list(items), page_number, page_size, total)
+    sizes = _change_sizes(org_id, {event.operation_id for event in items})
+    return AuditPage(list(items), page_number, page_size, total, sizes)
 
 
-def change_sizes(org_id: int, change_ids: Sequence[str]) -> dict[str, int]:
-    """How many events each of these changes wrote in the organization's trail (a page of the
-    activity log shows a part of a big change): one statement."""
+def _change_sizes(org_id: int, change_ids: set[str]) -> dict[str, int]:
+    """How many events each of these changes wrote in the organization's trail: one statement
+    (none for an empty page)."""
     if not change_ids:
         return {}
     rows = db.session.execute(
         select(AuditEvent.operation_id, func.count())
-        .where(AuditEvent.organization_id == org_id, AuditEvent.operation_id.in_(set(change_ids)))
+        .where(AuditEvent.organization_id == org_id, AuditEvent.operation_id.in_(change_ids))
         .group_by(AuditEvent.operation_id)
     ).all()
     return {change_id: count for change_id, count in rows}

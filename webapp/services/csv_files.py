@@ -17,6 +17,11 @@ def inert(text: str) -> str:
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
+def flag(value: bool | None) -> str:
+    """A yes/no cell: ``true`` or ``false``, as JSON writes them; empty when there is none."""
+    return "" if value is None else "true" if value else "false"
+
+
 def utc_text(moment: datetime) -> str:
     """ISO 8601 in UTC with ``Z``, as the JSON answers write times."""
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

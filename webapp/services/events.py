@@ -200,9 +200,6 @@ def export_events(actor: User, org_id: int, filters: EventFilters) -> Iterator[s
 
 
 def _cells(e: Event) -> tuple[object, ...]:
-    def flag(value: bool | None) -> str:
-        return "" if value is None else "true" if value else "false"
-
     return (
         e.id,
         e.change_id,
@@ -214,7 +211,7 @@ def _cells(e: Event) -> tuple[object, ...]:
         csv_files.inert(e.email or ""),
         e.old_role.name if e.old_role else "",
         e.new_role.name if e.new_role else "",
-        flag(e.old_is_active),
-        flag(e.new_is_active),
+        csv_files.flag(e.old_is_active),
+        csv_files.flag(e.new_is_active),
         e.via,
     )

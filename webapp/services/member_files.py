@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from webapp.inputs import MemberFilters
 from webapp.models import User
 from webapp.services import csv_files, member_list
-from webapp.services.csv_files import inert, utc_text
+from webapp.services.csv_files import flag, inert, utc_text
 
 EXPORT_HEADER = ("user_id", "email", "name", "role", "is_active", "joined_at")
 
@@ -28,7 +28,7 @@ def export_members(actor: User, org_id: int, filters: MemberFilters) -> Iterator
                 inert(m.email),
                 inert(m.name),
                 m.role.name,
-                "true" if m.is_active else "false",
+                flag(m.is_active),
                 utc_text(m.joined_at),
             )
             for m in batch

@@ -317,7 +317,7 @@ def activity(org_id: int) -> Response:
         allowed=account.allowed,
         events=events,
         changes=changes,
-        change_sizes=audit.change_sizes(org_id, [c[0].operation_id for c in changes]),
+        change_sizes=events.change_sizes if events else {},
         query=query,
         args=args,
         errors=errors,
