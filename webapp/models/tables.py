@@ -294,6 +294,8 @@ class AuditEvent(Base):
     new_role: Mapped[Role | None] = mapped_column(RoleType)
     old_active: Mapped[bool | None] = mapped_column(Boolean)
     new_active: Mapped[bool | None] = mapped_column(Boolean)
+    # The member's joined_at, kept on a removal so that reverting it restores the date.
+    joined_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
 
     __table_args__ = (

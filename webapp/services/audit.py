@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, insert, select
@@ -33,6 +34,8 @@ class TargetChange:
     new_role: Role | None = None
     old_active: bool | None = None
     new_active: bool | None = None
+    # When the member joined: kept on a removal so that a revert brings back their joined_at.
+    joined_at: datetime | None = None
 
 
 def _rows(
@@ -42,13 +45,14 @@ def _rows(
     via: Via,
     entries: Sequence[tuple[int | None, str | None, TargetChange | None]],
     details: dict[str, Any] | None,
+    change_id: str | None = None,
 ) -> list[dict[str, Any]]:
     """The rows of one change: one per (organization id, organization name, target) entry."""
     if action not in AUDIT_ACTIONS:  # the events API filters by this list
         raise ValueError(f"{action!r} is not in models.AUDIT_ACTIONS")
     base = {
         "created_at": utcnow(),
-        "operation_id": uuid.uuid4().hex,
+        "operation_id": change_id or new_change_id(),
         "action": action,
         "via": str(via),
         "actor_id": actor.id if actor else None,
@@ -66,6 +70,7 @@ def _rows(
             "new_role": t.new_role if t else None,
             "old_active": t.old_active if t else None,
             "new_active": t.new_active if t else None,
+            "joined_at": t.joined_at if t else None,
         }
         for org_id, org_name, t in entries
     ]
@@ -79,16 +84,29 @@ def record(
     org: Organization | None,
     targets: Sequence[TargetChange] = (),
     details: dict[str, Any] | None = None,
-) -> None:
+    change_id: str | None = None,
+) -> str:
     """Write the events of one change in one statement: a row per target, or one row if none.
+    Returns the change set's id (``AuditEvent.operation_id``): a new one, or ``change_id`` when
+    one request records several actions as one change set (an import adds, updates, removes
+    and invites).
 
     Call it inside the change's ``write_transaction``; the events commit or roll back with it.
     """
+    change_id = change_id or new_change_id()
     org_id, org_name = (org.id, org.organization_name) if org else (None, None)
     entries = [(org_id, org_name, t) for t in targets] or [(org_id, org_name, None)]
-    rows = _rows(action, actor=actor, via=via, entries=entries, details=details)
+    rows = _rows(
+        action, actor=actor, via=via, entries=entries, details=details, change_id=change_id
+    )
     # The table, not the mapped class: a plain executemany, without the ORM's per-row bulk work.
     db.session.execute(insert(AuditEvent.__table__), rows)
+    return change_id
+
+
+def new_change_id() -> str:
+    """A change set's id: what every event of one membership-changing request carries."""
+    return uuid.uuid4().hex
 
 
 def record_in_organizations(

@@ -502,13 +502,15 @@ def accept(user: User, token: str, *, via: Via = Via.WEB) -> Account:
         invitation.status = InvitationStatus.ACCEPTED
         invitation.accepted_at = now
         invitation.accepted_by_id = user.id
-        audit.record(
+        change_id = audit.record(
             "invitation.accept",
             actor=user,
             via=via,
             org=org,
             targets=[
-                audit.TargetChange(user.id, user.email, new_role=invitation.role, new_active=True)
+                audit.TargetChange(
+                    user.id, user.email, new_role=invitation.role, new_active=True, joined_at=now
+                )
             ],
             details={
                 "invitation_id": invitation.id,
@@ -526,4 +528,5 @@ def accept(user: User, token: str, *, via: Via = Via.WEB) -> Account:
         member_count=org.member_count + 1,
         role=invitation.role,
         is_active=True,
+        change_id=change_id,
     )

@@ -125,6 +125,7 @@ def account_after(
     deltas: dict[str, int],
     now: datetime,
     changed: dict[int, tuple[Role, bool]] | None = None,
+    change_id: str | None = None,
 ) -> Account:
     """The organization as the actor sees it after a change: the counters as read under the
     lock plus what the change added, and the actor's own membership as the change left it."""
@@ -137,6 +138,7 @@ def account_after(
         member_count=org.member_count + deltas.get("member_count", 0),
         role=role,
         is_active=is_active,
+        change_id=change_id,
     )
 
 
@@ -229,17 +231,19 @@ def add_members(
         apply_counter_deltas(
             org, deltas, now, joins_after(org.joins_by_day, now, joined=len(users))
         )
-        audit.record(
+        change_id = audit.record(
             "member.add",
             actor=actor,
             via=via,
             org=org,
             targets=[
-                audit.TargetChange(u.id, u.email, new_role=role, new_active=is_active)
+                audit.TargetChange(
+                    u.id, u.email, new_role=role, new_active=is_active, joined_at=now
+                )
                 for u in users
             ],
         )
-    return account_after(org, me, deltas, now)
+    return account_after(org, me, deltas, now, change_id=change_id)
 
 
 def update_members(
@@ -275,6 +279,7 @@ def update_members(
         changed = [s for s in states if (s.role, s.is_active) != after[s.user_id]]
         now = utcnow()
         deltas: dict[str, int] = {}
+        change_id = None
         if changed:
             values: dict[str, Any] = {"updated_at": now}
             if role is not None:
@@ -296,7 +301,7 @@ def update_members(
                 [(s.role, s.is_active) for s in changed], [after[s.user_id] for s in changed]
             )
             apply_counter_deltas(org, deltas, now)
-            audit.record(
+            change_id = audit.record(
                 "member.update",
                 actor=actor,
                 via=via,
@@ -309,13 +314,14 @@ def update_members(
                         new_role=after[s.user_id][0],
                         old_active=s.is_active,
                         new_active=after[s.user_id][1],
+                        joined_at=s.created_at,
                     )
                     for s in changed
                 ],
             )
         else:
             now = org.updated_at  # nothing changed, so neither did the organization
-    return account_after(org, me, deltas, now, after)
+    return account_after(org, me, deltas, now, after, change_id)
 
 
 def remove_members(
@@ -332,8 +338,10 @@ def remove_members(
         org, me = require(actor, org_id, Action.MANAGE_MEMBERS, lock=True)
         states = _member_states(org_id, ids)
         require_for_targets(me, new_role=None, target_roles={s.role for s in states})
-        deltas, now = _apply_removal(org, states, actor=actor, via=via, action="member.remove")
-    return None if actor.id in ids else account_after(org, me, deltas, now)
+        deltas, now, change_id = _apply_removal(
+            org, states, actor=actor, via=via, action="member.remove"
+        )
+    return None if actor.id in ids else account_after(org, me, deltas, now, change_id=change_id)
 
 
 def leave_organization(actor: User, org_id: int, *, via: Via) -> None:
@@ -350,7 +358,7 @@ def _apply_removal(
     actor: User,
     via: Via,
     action: str,
-) -> tuple[dict[str, int], datetime]:
+) -> tuple[dict[str, int], datetime, str]:
     db.session.execute(
         delete(Membership)
         .where(
@@ -365,14 +373,20 @@ def _apply_removal(
     deltas = counter_deltas([(s.role, s.is_active) for s in states], [])
     joins = joins_after(org.joins_by_day, now, left=[s.created_at for s in states])
     apply_counter_deltas(org, deltas, now, joins)
-    audit.record(
+    change_id = audit.record(
         action,
         actor=actor,
         via=via,
         org=org,
         targets=[
-            audit.TargetChange(s.user_id, s.sort_email, old_role=s.role, old_active=s.is_active)
+            audit.TargetChange(
+                s.user_id,
+                s.sort_email,
+                old_role=s.role,
+                old_active=s.is_active,
+                joined_at=s.created_at,
+            )
             for s in states
         ],
     )
-    return deltas, now
+    return deltas, now, change_id

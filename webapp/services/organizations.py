@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Annotated, Any
 
@@ -48,6 +48,9 @@ class Account:
     member_count: Annotated[int, Field(description="Active and suspended members.")]
     role: Annotated[Role, Field(description="The caller's own role.")]
     is_active: Annotated[bool, Field(description="Whether the caller's own membership is active.")]
+    # The change set that left the organization so (its Undo), when the answer follows a
+    # change of members; not part of the API's Account.
+    change_id: Annotated[str | None, Field(exclude=True)] = field(default=None, compare=False)
 
     @property
     def allowed(self) -> frozenset[Action]:

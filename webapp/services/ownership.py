@@ -93,7 +93,7 @@ def transfer_ownership(
         deltas = counter_deltas([before[uid] for uid in changed], [after[uid] for uid in changed])
         apply_counter_deltas(org, deltas, now)
         emails = {target.user_id: target.sort_email, actor.id: me.sort_email}
-        audit.record(
+        change_id = audit.record(
             "ownership.transfer",
             actor=actor,
             via=via,
@@ -116,7 +116,7 @@ def transfer_ownership(
                 "my_new_role": my_new_role.name,
             },
         )
-    return account_after(org, me, deltas, now, after)
+    return account_after(org, me, deltas, now, after, change_id)
 
 
 def _who(user_id: int | str) -> int | str:

@@ -1,0 +1,32 @@
+"""change sets: a removed member's joined_at on its audit event
+
+A change set is the events one request wrote (``audit_events.operation_id``). Reverting a
+removal brings the member back as they were, joined_at included, so each event keeps the
+member's joined_at. Events written before this migration have none: reverting a removal among
+them brings the member back with the time of the revert.
+
+Revision ID: 0006_change_sets
+Revises: 0005_people
+Create Date: 2026-12-02 20:00:00
+
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+from webapp.models.base import UTCDateTime
+
+revision = "0006_change_sets"
+down_revision = "0005_people"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.batch_alter_table("audit_events") as batch:
+        batch.add_column(sa.Column("joined_at", UTCDateTime(), nullable=True))
+
+
+def downgrade():
+    with op.batch_alter_table("audit_events") as batch:
+        batch.drop_column("joined_at")
