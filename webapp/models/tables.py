@@ -248,6 +248,7 @@ AUDIT_ACTIONS = (
     "member.remove",
     "member.leave",
     "ownership.transfer",
+    "change.revert",
     "invitation.create",
     "invitation.resend",
     "invitation.revoke",
@@ -267,7 +268,11 @@ AUDIT_ACTIONS = (
 # The actions recorded in an organization's trail (the others concern a user alone): what the
 # events API and the activity page filter by.
 ORGANIZATION_ACTIONS = (
-    *(a for a in AUDIT_ACTIONS if a.partition(".")[0] in ("organization", "member", "ownership")),
+    *(
+        a
+        for a in AUDIT_ACTIONS
+        if a.partition(".")[0] in ("organization", "member", "ownership", "change")
+    ),
     *(a for a in AUDIT_ACTIONS if a.startswith("invitation.")),
     "user.delete",
 )

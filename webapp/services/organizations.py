@@ -314,13 +314,18 @@ def joins_after(
     *,
     joined: int = 0,
     left: Iterable[datetime] = (),
+    rejoined: Iterable[datetime] = (),
 ) -> dict[str, int]:
-    """``Organization.joins_by_day`` after ``joined`` members join at ``now`` and members who
-    joined at the times in ``left`` go; days no summary can reach any more are dropped."""
+    """``Organization.joins_by_day`` after ``joined`` members join at ``now``, members who
+    joined at the times in ``left`` go, and members who joined at the times in ``rejoined``
+    come back (a reverted removal); days no summary can reach any more are dropped."""
     keep_from = _day(now - timedelta(days=RECENT_DAYS + 1))
     days = Counter({day: n for day, n in joins_by_day.items() if day >= keep_from})
     if joined:
         days[_day(now)] += joined
+    for moment in rejoined:
+        if _day(moment) >= keep_from:
+            days[_day(moment)] += 1
     for moment in left:
         if _day(moment) >= keep_from:
             days[_day(moment)] -= 1
