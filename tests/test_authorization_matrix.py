@@ -172,6 +172,14 @@ MEMBERS: dict[str, tuple[Role, bool]] = {
 }
 
 
+# The change sets the revert routes undo: (ref of its id) -> (who it added, with which role).
+REVERTED_CHANGES = {
+    "change": ("added", Role.VIEWER),
+    "owner_change": ("added_owner", Role.OWNER),
+}
+REVERTED = tuple(name for name, _ in REVERTED_CHANGES.values())
+
+
 @dataclass
 class World:
     """One organization with a member of each role, a suspended admin, a second owner and a
@@ -184,6 +192,7 @@ class World:
     org_id: int
     org_name: str
     invitations: dict[str, int]
+    change_sets: dict[str, str]
     tokens: dict[str, tuple[int, str]] = field(default_factory=dict)
     callers: dict[tuple[Actor, str], Caller] = field(default_factory=dict)
 
@@ -192,7 +201,7 @@ class World:
         # One statement for the users: sessions are signed in directly. The stranger signs in
         # through the login form in the matrix; everyone's password confirms changes to their
         # own account (one UPDATE gives them all the same one).
-        names = ("owner", *MEMBERS, "other_owner", "newcomer")
+        names = ("owner", *MEMBERS, "other_owner", "newcomer", *REVERTED)
         ids = users.create_users(
             [(f"{name}@matrix.example", name.replace("_", " ").title()) for name in names],
             via=Via.CLI,
@@ -216,6 +225,13 @@ class World:
             members.add_members(
                 people["owner"], account.id, group, role=role, is_active=active, via=Via.CLI
             )
+        # A change set each for the revert routes: one that added a viewer, one an owner.
+        change_sets = {
+            ref: members.add_members(
+                people["owner"], account.id, [people[name].id], role=role, via=Via.CLI
+            ).change_id
+            for ref, (name, role) in REVERTED_CHANGES.items()
+        }
         pending = {}
         for key, role in (("invitation", Role.VIEWER), ("owner_invitation", Role.OWNER)):
             made = invitations.invite(
@@ -229,7 +245,7 @@ class World:
             .values(token_hash=invitations.hash_token(INVITATION_TOKEN))
         )
         db.session.commit()
-        return cls(app, people, account.id, account.organization_name, pending)
+        return cls(app, people, account.id, account.organization_name, pending, change_sets)
 
     def token(self, name: str) -> tuple[int, str]:
         """The user's API token (id, text), made on first use."""
@@ -256,6 +272,9 @@ class World:
         }
         if "reset_token" in route.ref_names:  # the stranger's link, as the mail would carry it
             refs["reset_token"] = users.password_reset_token(self.people["stranger"])
+        refs.update(self.change_sets)
+        for name in REVERTED:
+            refs[name] = self.people[name].id
         for key, invitation_id in self.invitations.items():
             refs[key] = invitation_id
             refs[f"{key}_token_hash"] = db.session.scalar(

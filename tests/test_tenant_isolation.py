@@ -76,6 +76,7 @@ class Side:
     token_id: int = 0
     token_text: str = ""
     invitation_id: int = 0
+    change_id: str = ""  # the change set that removed "removed"
 
     @property
     def invitation_token(self) -> str:
@@ -165,7 +166,9 @@ def build_pair() -> Pair:
             owner, side.org_id, [people["suspended"].id], is_active=False, via=Via.CLI
         )
         members.update_members(owner, side.org_id, [shared.id], role=Role.ADMIN, via=Via.CLI)
-        members.remove_members(owner, side.org_id, [people["removed"].id], via=Via.CLI)
+        removal = members.remove_members(owner, side.org_id, [people["removed"].id], via=Via.CLI)
+        assert removal is not None and removal.change_id
+        side.change_id = removal.change_id
         members.leave_organization(people["leaver"], side.org_id, via=Via.CLI)
         made = invitations.invite(owner, side.org_id, side.invitees, Role.ADMIN, via=Via.CLI)
         side.invitation_id = made.invitations[0].id
@@ -240,6 +243,7 @@ def url_arguments(pair: Pair) -> dict[str, Any]:
         "user_id": a.people["contributor"].id,
         "token_id": a.token_id,
         "invitation_id": a.invitation_id,
+        "change_id": a.change_id,
         "token": a.invitation_token,
         "user_ids": ",".join(str(u.id) for u in a.current()),
         "filename": "app.css",
@@ -451,6 +455,8 @@ def test_owner_of_one_organization_gets_not_found_for_another(app):
         "newcomer_email": pair.outsider.email,
         "invitation": b.invitation_id,
         "owner_invitation": b.invitation_id,
+        "change": b.change_id,
+        "owner_change": b.change_id,
     }
     session = session_caller(app, pair.a.owner)
     bearer = Caller(app.test_client(), bearer=pair.a.token_text)

@@ -229,7 +229,9 @@ def test_the_audit_actions_list_is_complete():
 
     source = "\n".join(p.read_text() for p in Path(audit.__file__).parent.glob("*.py"))
     recorded = set(
-        re.findall(r'"((?:organization|member|ownership|invitation|token|user)\.[a-z_]+)"', source)
+        re.findall(
+            r'"((?:organization|member|ownership|change|invitation|token|user)\.[a-z_]+)"', source
+        )
     )
     recorded.discard("user.activate")  # written "user.activate" if ... else "user.deactivate"
     assert recorded | {"user.activate", "user.deactivate"} == set(AUDIT_ACTIONS)

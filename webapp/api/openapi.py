@@ -24,6 +24,7 @@ from webapp.api import schemas
 from webapp.config import REQUEST_LINE_MAX
 from webapp.models import Role
 from webapp.services import values
+from webapp.services.changes import Reverted
 from webapp.services.events import EventPage
 from webapp.services.invitations import Invitation
 from webapp.services.member_list import MemberPage
@@ -177,6 +178,24 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
             "Pages by keyset: send a page's `next_cursor` as `cursor` for the events just older; "
             "walking from the newest page to the oldest gives every event exactly once, however "
             "many arrive meanwhile. `actor` is the acting user's email address. OWNER or ADMIN."
+        ),
+    ),
+    ("api.revert_change", "POST"): Operation(
+        "Revert a change",
+        200,
+        "Reverted",
+        errors=(403, 404, 409),
+        tag="Events",
+        description=(
+            "Undoes the change set `change_id` (an event's `change_id`), all or nothing, as a "
+            "new change set: members it added are removed, members it changed get their role "
+            "and active flag back, members it removed come back with their role, flag and "
+            "`joined_at`, and its invitations still pending are revoked. 409 "
+            "(`changed_since`, `user_ids`) when a member it touched has been changed by a later "
+            "change; 409 (`not_revertible`) for a change of something else than members or "
+            "invitations (a rename); 409 (`last_owner`) when no active owner would remain. "
+            "Needs what the change needed: OWNER or ADMIN, and OWNER when it touched an owner. "
+            "A revert can be reverted in turn."
         ),
     ),
     ("api.create_invitations", "POST"): Operation(
@@ -342,6 +361,10 @@ _PATH_PARAMETERS: dict[str, dict[str, Any]] = {
         "description": "The account's id.",
         "schema": {"type": "integer", "minimum": 1, "maximum": values.ID_MAX},
     },
+    "change_id": {
+        "description": "A change set's id: the `change_id` of its events.",
+        "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+    },
     "invitation_id": {
         "description": "The invitation's id.",
         "schema": {"type": "integer", "minimum": 1, "maximum": values.ID_MAX},
@@ -395,7 +418,8 @@ _ERROR_DESCRIPTIONS = {
     404: "No such account, or you are not a member of it.",
     409: "Conflicts with the current state: the last active owner, users already members "
     "(`user_ids` lists them), addresses already members or invited (`emails` lists them), an "
-    "invitation no longer pending, or a suspended member named to take over.",
+    "invitation no longer pending, a suspended member named to take over, or a change that "
+    "cannot be reverted (`changed_since` lists in `user_ids` the members changed since).",
     413: "The body is larger than the server accepts.",
     414: "The request line is longer than the server reads (see the parameter's maxLength).",
     415: "The body is not sent as `application/json` (UTF-8).",
@@ -419,6 +443,7 @@ def _component_schemas() -> dict[str, Any]:
         (Metric, "serialization"),
         (Invitation, "serialization"),
         (EventPage, "serialization"),
+        (Reverted, "serialization"),
         (schemas.LeftOrganization, "serialization"),
         (schemas.Problem, "serialization"),
     ]

@@ -26,6 +26,7 @@ from webapp.api.openapi import openapi_json, openapi_spec
 from webapp.downloads import csv_attachment
 from webapp.models import InvitationStatus, Role, Via
 from webapp.services import (
+    changes,
     events,
     invitations,
     member_files,
@@ -254,6 +255,13 @@ def remove_members_by_body(organization_id: int) -> Response:
     body = json_body(inputs.MemberIds)
     members.remove_members(actor(), organization_id, body.user_ids, via=Via.API)
     return no_content()
+
+
+@bp.post(f"/organizations/{ORG}/changes/<change_id>/revert")
+def revert_change(organization_id: int, change_id: str) -> Response:
+    """Undo one change set (DESIGN §9): a new change set restoring what it did."""
+    done = changes.revert_change(actor(), organization_id, change_id, via=Via.API)
+    return respond(changes.Reverted, done)
 
 
 # -- the description -------------------------------------------------------------------------

@@ -25,8 +25,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import Field
 from sqlalchemy import delete, func, insert, select, update
 
 from webapp.extensions import db
@@ -96,8 +97,8 @@ class UnknownChange(NotFound):
 class Reverted:
     """The answer of a revert: the new change set, and the one it reverted."""
 
-    change_id: str
-    reverted: str
+    change_id: Annotated[str, Field(description="The revert's own change set.")]
+    reverted: Annotated[str, Field(description="The change set it reverted.")]
 
 
 @dataclass(frozen=True)

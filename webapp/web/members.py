@@ -19,8 +19,15 @@ from werkzeug.wrappers import Response
 from webapp import inputs
 from webapp.inputs import DashboardMemberQuery, MemberQuery
 from webapp.models import Role, Via
-from webapp.services import invitations, member_list, members, organizations
-from webapp.services.errors import DomainError, InvalidInput, NotMembers, UnknownEmails
+from webapp.services import changes, invitations, member_list, members, organizations
+from webapp.services.changes import ChangedSince, UnknownChange
+from webapp.services.errors import (
+    DomainError,
+    InvalidInput,
+    NotFound,
+    NotMembers,
+    UnknownEmails,
+)
 from webapp.services.member_list import Member, MemberPage
 from webapp.services.organizations import Account
 from webapp.services.permissions import (
@@ -43,7 +50,7 @@ from webapp.web.forms import (
 )
 from webapp.web.htmx import is_htmx, render
 from webapp.web.invitations import invited_message
-from webapp.web.orgs import me
+from webapp.web.orgs import activity, me
 
 COLUMNS = [
     ("name", "Name"),
@@ -244,7 +251,7 @@ def update_member(org_id: int, user_id: int) -> Response:
         listed = None  # removed meanwhile: the row says so
     if error is None:
         who = _who(listed.member) if listed else f"Member #{user_id}"
-        flash(_changed_message(who, **given), "success")
+        flash_change(_changed_message(who, **given), org_id, account.change_id, query)
         if not is_htmx():
             return redirect(_list_url(org_id, query))
     shown = listed is not None and listed.matches
@@ -324,9 +331,10 @@ def bulk(org_id: int) -> Response:
             context["confirm"] = {"count": len(body.user_ids), "ids": body.user_ids, "named": named}
         else:
             done, account = _apply(org_id, body)
-            flash(done, "success")
             if account is None or Action.VIEW not in account.allowed:  # changed themselves out
+                flash(done, "success")
                 return redirect(url_for("web.my_organizations"))
+            flash_change(done, org_id, account.change_id, query)
             if not is_htmx():
                 return redirect(_list_url(org_id, query))
             context["selected"] = set()
@@ -410,7 +418,13 @@ def add(org_id: int) -> Response:
             )
         if made is not None:
             said.append(invited_message(made))
-        flash(" ".join(said), "warning" if made and made.mail_failures else "success")
+        flash_change(
+            " ".join(said),
+            org_id,
+            account.change_id if account else None,
+            query,
+            "warning" if made and made.mail_failures else "success",
+        )
         if not is_htmx():
             return redirect(_list_url(org_id, query))
         response = _members_page(
@@ -426,3 +440,63 @@ def add(org_id: int) -> Response:
     return _members_page(
         org_id, query, partial="members/_add_form.html", status=status, add_form=form
     )
+
+
+def flash_change(
+    text: str, org_id: int, change_id: str | None, query: MemberQuery, category: str = "success"
+) -> None:
+    """The message after a change of members, with its Undo (a revert of the change set) when
+    there is one; the Undo answers with the members page as it was (``query``)."""
+    if change_id is None:
+        flash(text, category)
+        return
+    undo = url_for("web.revert_change", org_id=org_id, change_id=change_id, **query_args(query))
+    flash({"text": text, "undo": undo, "back": "members", "target": "members-region"}, category)
+
+
+@bp.post("/orgs/<id:org_id>/changes/<change_id>/revert")
+@login_required
+def revert_change(org_id: int, change_id: str) -> Response:
+    """Undo a change set (the message's Undo, the activity log's Revert): the same page again,
+    with what happened. ``back`` says which page: ``activity`` (its filters in the URL's
+    query) or the members list (its state in the query)."""
+    back = request.form.get("back")
+    status = 200
+    try:
+        done = changes.revert_change(me(), org_id, change_id, via=Via.WEB)
+    except DomainError as error:
+        if isinstance(error, NotFound) and not isinstance(error, UnknownChange):
+            raise  # not their organization: the error page, as everywhere
+        status = in_place(error)
+        flash(_refusal(org_id, error), "error")
+    else:
+        if back == "activity":
+            flash("Reverted the change.", "success")
+        else:
+            flash_change("Reverted the change.", org_id, done.change_id, _query())
+    # A refusal is drawn at once with its status; a success is redirected to (without htmx).
+    if back == "activity":
+        if is_htmx() or status != 200:
+            response = activity(org_id)
+            response.status_code = status
+            return response
+        return redirect(url_for("web.activity", org_id=org_id, **request.args.to_dict()))
+    query = _query()
+    if is_htmx() or status != 200:
+        return _members_page(org_id, query, status=status)
+    return redirect(_list_url(org_id, query))
+
+
+def _refusal(org_id: int, error: DomainError) -> str:
+    """Why a revert was refused, naming up to 10 of the members changed since ("and N more":
+    the rest, and those no longer members)."""
+    if not isinstance(error, ChangedSince) or not error.user_ids:
+        return error.message
+    named = [
+        f"{name} ({email})" for name, email in member_list.first_named(me(), org_id, error.user_ids)
+    ]
+    more = len(error.user_ids) - len(named)
+    if more:
+        named.append(f"{more:,} more" if named else f"{more:,} member{'s' if more != 1 else ''}")
+    listing = ", ".join(named[:-1]) + (" and " if len(named) > 1 else "") + named[-1]
+    return f"{error.message} Changed since: {listing}."

@@ -13,6 +13,7 @@ from webapp.downloads import csv_attachment
 from webapp.models import AuditEvent, Role, User, Via
 from webapp.models.tables import ORGANIZATION_ACTIONS
 from webapp.services import audit, members, organizations, ownership, values
+from webapp.services import changes as changes_service
 from webapp.services import events as events_service
 from webapp.services.errors import DomainError, FieldError, Forbidden, InvalidInput
 from webapp.services.events import EventFilters
@@ -310,6 +311,11 @@ def activity(org_id: int) -> Response:
         )
     args = _activity_args(query)
     changes = _change_sets(events.items) if events else []
+    revertible = set()
+    if changes and Action.MANAGE_MEMBERS in account.allowed:
+        revertible = changes_service.change_ids_revertible(
+            org_id, [change[0].operation_id for change in changes]
+        )
     page = render(
         "orgs/activity.html",
         "orgs/_activity.html",
@@ -317,6 +323,7 @@ def activity(org_id: int) -> Response:
         allowed=account.allowed,
         events=events,
         changes=changes,
+        revertible=revertible,
         change_sizes=events.change_sizes if events else {},
         query=query,
         args=args,
