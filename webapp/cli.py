@@ -171,6 +171,36 @@ def tokens_create(email: str, name: str) -> None:
     click.echo(text)
 
 
+@click.group("changes")
+def changes_group() -> None:
+    """Undo changes of members (change sets, DESIGN §9)."""
+
+
+@changes_group.command("revert")
+@click.argument("organization_id", type=int)
+@click.argument("change_id")
+@click.option("--as", "actor_email", required=True, help="Who reverts: an OWNER or ADMIN.")
+@with_appcontext
+def changes_revert(organization_id: int, change_id: str, actor_email: str) -> None:
+    """Revert a change set of an organization and print the revert's own change id.
+
+    CHANGE_ID is an event's change_id (the events API, the activity log's CSV). The rules are
+    the API's: refused, naming the user ids, when a member it touched has changed since.
+    """
+    from webapp.models import Via
+    from webapp.services import changes
+    from webapp.services.errors import DomainError
+
+    actor = _user_or_fail(actor_email)
+    try:
+        done = changes.revert_change(actor, organization_id, change_id, via=Via.CLI)
+    except DomainError as error:
+        if error.user_ids:
+            error.message += " User ids: " + ", ".join(map(str, error.user_ids))
+        _fail(error)
+    click.echo(done.change_id)
+
+
 @click.command("demo")
 @click.option("--members", default=1500, show_default=True, help="Size of the large org.")
 @with_appcontext
@@ -324,7 +354,7 @@ def _redacted(url: str) -> str:
 
 # Roster's commands belong to the group itself, so that listing them needs no app; ``serve``
 # builds its own app, in production mode.
-APP_COMMANDS = (init_db, users_group, tokens_group, demo)
+APP_COMMANDS = (init_db, users_group, tokens_group, changes_group, demo)
 for _command in (*APP_COMMANDS, serve):
     cli.add_command(_command)
 
