@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -35,6 +36,7 @@ from webapp.services import audit
 from webapp.services.errors import (
     AlreadyMembers,
     InvalidInput,
+    LastOwner,
     NotMembers,
     UnknownEmails,
     UnknownUsers,
@@ -46,7 +48,13 @@ from webapp.services.organizations import (
     check_has_active_owner,
     joins_after,
 )
-from webapp.services.permissions import Action, require, require_for_targets
+from webapp.services.permissions import (
+    OWNERS_ONLY,
+    Action,
+    is_allowed,
+    require,
+    require_for_targets,
+)
 from webapp.services.transactions import write_transaction
 from webapp.services.values import USER_IDS_MAX, email_address, name_sort_key
 from webapp.services.values import user_ids as check_user_ids
@@ -390,3 +398,95 @@ def _apply_removal(
         ],
     )
     return deltas, now, change_id
+
+
+@dataclass(frozen=True)
+class RefusedRow:
+    user_id: int
+    name: str | None  # None: no longer a member
+    email: str | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class Refusals:
+    """Which rows of a refused bulk change the rules refuse, and why; the rest may go ahead."""
+
+    rows: list[RefusedRow]
+    others: list[int]
+
+
+def explain_refusals(
+    actor: User,
+    org_id: int,
+    user_ids: Iterable[int],
+    *,
+    role: Role | None = None,
+    is_active: bool | None = None,
+    remove: bool = False,
+) -> Refusals:
+    """After a bulk change was refused: the rows refused by the same rules ``update_members``
+    and ``remove_members`` apply (ids no longer members, owners for a member who may not manage
+    them, the last active owners), each with its reason, and the ids the change would succeed
+    on. It reads, it changes nothing (the change itself checks again under the lock). Raises as
+    ``require`` does when the actor may not manage members at all. Three statements."""
+    ids = check_user_ids(user_ids)
+    _, me = require(actor, org_id, Action.MANAGE_MEMBERS)
+    states = db.session.execute(
+        select(
+            Membership.user_id,
+            Membership.role,
+            Membership.is_active,
+            User.name,
+            User.email,
+            User.is_active.label("account_active"),
+        )
+        .join(User, User.id == Membership.user_id)
+        .where(Membership.organization_id == org_id, ids_in(Membership.user_id, ids))
+    ).all()
+    found = {s.user_id for s in states}
+    rows = [
+        RefusedRow(uid, None, None, "No longer a member of this organization.")
+        for uid in ids
+        if uid not in found
+    ]
+    may_manage_owners = is_allowed(me, Action.MANAGE_OWNERS)
+    if role is Role.OWNER and not may_manage_owners:  # every row: nothing else may go ahead
+        states_rows = [RefusedRow(s.user_id, s.name, s.email, OWNERS_ONLY) for s in states]
+        return Refusals(rows + states_rows, [])
+    kept = []
+    for s in states:
+        if s.role is Role.OWNER and not may_manage_owners:
+            rows.append(RefusedRow(s.user_id, s.name, s.email, OWNERS_ONLY))
+        else:
+            kept.append(s)
+
+    # The last active owners: those the change would take away when no other would remain.
+    def loses_ownership(s: Any) -> bool:
+        active_owner = s.role is Role.OWNER and s.is_active and s.account_active
+        stays = not remove and (role in (None, Role.OWNER)) and is_active is not False
+        return active_owner and not stays
+
+    losing = [s for s in kept if loses_ownership(s)]
+    if losing:
+        others_left = db.session.scalar(
+            select(func.count())
+            .select_from(Membership)
+            .join(User, User.id == Membership.user_id)
+            .where(
+                Membership.organization_id == org_id,
+                Membership.role == Role.OWNER,
+                Membership.is_active.is_(True),
+                User.is_active.is_(True),
+                ~ids_in(Membership.user_id, [s.user_id for s in losing]),
+            )
+        )
+        if not others_left:
+            rows += [
+                RefusedRow(s.user_id, s.name, s.email, LastOwner.default_message) for s in losing
+            ]
+    refused = {r.user_id for r in rows}
+    return Refusals(
+        sorted(rows, key=lambda r: (r.name is None, r.name or "", r.user_id)),
+        [uid for uid in ids if uid not in refused],
+    )

@@ -342,7 +342,27 @@ def bulk(org_id: int) -> Response:
     except DomainError as error:
         status = in_place(error)
         context["bulk_error"] = error.message
+        if context.get("selected") and not form.wants_confirmation:
+            context["refused"] = _refused_rows(org_id, action, list(context["selected"]))
     return _members_page(org_id, query, account=account, status=status, **context)
+
+
+def _refused_rows(org_id: int, action: str, ids: list[int]) -> members.Refusals | None:
+    """Which rows refused a bulk change and why, when the others could go ahead: what the bar
+    lists, with its offer to apply the change to the others."""
+    changes = BULK_CHANGES.get(action) or _changes(request.form, ("role",))
+    try:
+        refusals = members.explain_refusals(
+            me(),
+            org_id,
+            ids,
+            role=_role(changes.get("role")),
+            is_active={"true": True, "false": False}.get(changes.get("is_active", "")),
+            remove=action == "remove",
+        )
+    except DomainError:
+        return None  # refused as a whole (their role, say): the message says why
+    return refusals if refusals.rows and refusals.others else None
 
 
 def _apply(org_id: int, body: inputs.MemberIds) -> tuple[str, Account | None]:
