@@ -161,36 +161,148 @@
     if (button) button.hidden = select.value === select.dataset.initial;
   }
 
-  // Selection for the bulk bar.
+  // Selection for the bulk bar. It outlives the page: the ids ticked on any page and under any
+  // filter are kept per organization in sessionStorage (up to data-selection-max), counted in
+  // the bar, and sent with a bulk action. "Every member matching the filter" replaces the
+  // ticked rows while it is on (the rows show ticked and locked, the bar says so) and gives
+  // them back when it is turned off. Without JavaScript the selection is the page's.
+  function selectionForm() {
+    return document.getElementById("bulk-form");
+  }
+
+  function readSelection() {
+    var form = selectionForm();
+    if (!form || !form.dataset.selectionKey) return [];
+    try {
+      var ids = JSON.parse(sessionStorage.getItem(form.dataset.selectionKey) || "[]");
+      return Array.isArray(ids) ? ids.map(String) : [];
+    } catch (e) {
+      return [];
+    }
+  }
+
+  function writeSelection(ids) {
+    var form = selectionForm();
+    if (!form || !form.dataset.selectionKey) return;
+    try {
+      sessionStorage.setItem(form.dataset.selectionKey, JSON.stringify(ids));
+    } catch (e) { /* storage full or refused: the selection stays the page's */ }
+  }
+
   function rowBoxes() {
     return Array.from(document.querySelectorAll("input.select-row"));
   }
 
+  function allMatching() {
+    var all = document.querySelector("input.all-matching");
+    return all && all.checked ? all : null;
+  }
+
+  // The rows of the page show the stored selection; rows the server drew ticked (a
+  // confirmation, a refusal) join it.
+  function restoreSelection() {
+    var ids = readSelection();
+    var kept = new Set(ids);
+    var matching = allMatching();
+    rowBoxes().forEach(function (box) {
+      if (box.checked && !box.disabled && !kept.has(box.value)) { ids.push(box.value); kept.add(box.value); }
+      box.checked = matching ? true : kept.has(box.value);
+      box.disabled = !!matching;
+    });
+    writeSelection(ids);
+  }
+
+  function selectRows(boxes, on) {
+    var form = selectionForm();
+    var max = form ? parseInt(form.dataset.selectionMax || "10000", 10) : 10000;
+    var ids = readSelection();
+    var kept = new Set(ids);
+    boxes.forEach(function (box) {
+      if (on && !kept.has(box.value)) {
+        if (ids.length >= max) {
+          box.checked = false;
+          announce("At most " + max.toLocaleString() + " members can be selected at once. Use \u201cEvery member matching the filter\u201d for more.", "warning");
+          return;
+        }
+        ids.push(box.value);
+        kept.add(box.value);
+      } else if (!on && kept.has(box.value)) {
+        kept.delete(box.value);
+      }
+      box.checked = kept.has(box.value);
+    });
+    writeSelection(ids.filter(function (id) { return kept.has(id); }));
+  }
+
   function syncSelection() {
     var boxes = rowBoxes();
-    var checked = boxes.filter(function (b) { return b.checked; }).length;
-    var all = document.querySelector("input.all-matching");
+    var ids = readSelection();
+    var onPage = boxes.filter(function (b) { return b.checked; }).length;
+    var matching = allMatching();
     var count = document.querySelector(".js-selected-count");
+    var note = document.querySelector(".js-selection-note");
+    var clear = document.querySelector("button.clear-selection");
     var page = document.querySelector("input.select-page");
     if (page) {
-      page.checked = boxes.length > 0 && checked === boxes.length;
-      page.indeterminate = checked > 0 && checked < boxes.length;
+      page.checked = boxes.length > 0 && onPage === boxes.length;
+      page.indeterminate = onPage > 0 && onPage < boxes.length;
+      page.disabled = !!matching;
     }
     if (count) {
-      count.textContent = all && all.checked ? "All matching" : String(checked || "None");
+      count.textContent = matching ? "All matching" : (ids.length ? ids.length.toLocaleString() : "None");
     }
+    if (note) {
+      if (matching && ids.length) {
+        note.textContent = "(instead of the " + ids.length.toLocaleString() + " ticked)";
+      } else if (!matching && ids.length > onPage) {
+        note.textContent = "(" + onPage.toLocaleString() + " on this page)";
+      } else {
+        note.textContent = "";
+      }
+    }
+    if (clear) clear.hidden = !ids.length || !!matching;
     var bar = document.querySelector(".bulkbar");
-    if (bar) bar.classList.toggle("has-selection", checked > 0 || (all && all.checked));
+    if (bar) bar.classList.toggle("has-selection", ids.length > 0 || !!matching);
   }
+
+  function clearSelection() {
+    writeSelection([]);
+    rowBoxes().forEach(function (box) { if (!box.disabled) box.checked = false; });
+    syncSelection();
+  }
+
+  // A bulk action sends the whole selection, not only the ticked rows of this page.
+  document.addEventListener("htmx:configRequest", function (evt) {
+    var form = selectionForm();
+    if (!form || evt.detail.verb !== "post" || evt.detail.elt.closest("form") !== form) return;
+    if (allMatching()) return;
+    var params = evt.detail.parameters;
+    var ids = readSelection().join(",");
+    if (params.delete) {
+      params.delete("user_ids");
+      if (ids) params.append("user_ids", ids);
+    } else {
+      delete params.user_ids;
+      if (ids) params.user_ids = ids;
+    }
+  });
+
+  // The server says when a change went through: the selection it was made on is done with.
+  document.body.addEventListener("roster:selection-done", clearSelection);
 
   document.addEventListener("change", function (evt) {
     var t = evt.target;
     if (!(t instanceof HTMLElement)) return;
     if (t.matches("select.role-select")) syncSave(t);
-    if (t.matches("input.select-page")) {
-      rowBoxes().forEach(function (b) { b.checked = t.checked; });
-    }
+    if (t.matches("input.select-page")) selectRows(rowBoxes(), t.checked);
+    if (t.matches("input.select-row")) selectRows([t], t.checked);
+    if (t.matches("input.all-matching")) restoreSelection();
     if (t.matches("input.select-page, input.select-row, input.all-matching")) syncSelection();
+  });
+
+  document.addEventListener("click", function (evt) {
+    var clear = evt.target instanceof Element && evt.target.closest("button.clear-selection");
+    if (clear) clearSelection();
   });
 
   document.addEventListener("click", function (evt) {
@@ -222,6 +334,7 @@
 
   function onLoad(root) {
     drawRowMenus(root);
+    restoreSelection();
     syncSelection();
     var token = root.querySelector("input.token-text");
     if (token) token.select();

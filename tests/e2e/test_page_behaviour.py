@@ -115,8 +115,12 @@ def test_keyboard_changes_keep_focus_on_the_row_or_the_message(owner_view):
     state = focused(page)
     assert state["row"] == str(person.id) and state["tag"] != "BODY", state
 
-    # Suspend from the row by keyboard: focus stays on that row's (now Activate) button.
+    # Suspend from the row by keyboard: the row asks first, focus on its confirm button; then
+    # focus stays on that row's (now Activate) button.
     page.get_by_role("button", name="Suspend Person 03").focus()
+    page.keyboard.press("Enter")
+    confirm = page.get_by_role("button", name="Confirm: suspend Person 03")
+    expect(confirm).to_be_focused()
     page.keyboard.press("Enter")
     activate = page.get_by_role("button", name="Activate Person 03")
     expect(activate).to_be_visible()
@@ -188,6 +192,7 @@ def test_without_javascript_rows_show_their_role_and_change_by_plain_posts(open_
     expect(row.locator(".role-tag")).to_have_text("ACCOUNTING")
     # The status: the row's own button.
     row.get_by_role("button", name="Suspend Person 03").click()
+    row.get_by_role("button", name="Confirm: suspend Person 03").click()
     expect(page.locator("#flashes")).to_contain_text("Person 03 (p03@e2e.test) is now suspended.")
     expect(row.locator(".status")).to_have_text("Suspended")
     person = users.get_user_by_email("p03@e2e.test")
@@ -199,6 +204,7 @@ def test_an_old_message_goes_with_the_next_navigation(owner_view):
     s.go(f"/orgs/{org.id}/members")
     row = page.locator("tr", has_text="p07@e2e.test")
     row.get_by_role("button", name="Suspend Person 07").click()
+    row.get_by_role("button", name="Confirm: suspend Person 07").click()
     expect(page.locator("#flashes .flash")).to_contain_text(re.compile("suspended", re.I))
     page.locator("th a.sort", has_text="Email").click()
     expect(page).to_have_url(re.compile(r"sort_by=email"))

@@ -114,7 +114,8 @@ def test_inline_change_without_javascript_redirects_to_the_same_view_with_a_flas
     person = team.people[1]
     browser = browser_for(team.owner)
     response = browser.post(
-        f"/orgs/{team.org.id}/members/{person.id}?q=person&page_size=10", {"is_active": "false"}
+        f"/orgs/{team.org.id}/members/{person.id}?q=person&page_size=10",
+        {"is_active": "false", "confirmed": "yes"},
     )
     assert response.status_code == 302
     assert response.headers["Location"] == f"/orgs/{team.org.id}/members?q=person&page_size=10"
@@ -399,7 +400,9 @@ def test_an_admin_who_changes_themselves_out_of_access_is_sent_to_their_orgs(
     org_id, admin_id = team.org.id, team.admin.id
     if how == "inline-suspend":
         response = browser.post(
-            f"/orgs/{org_id}/members/{admin_id}", {"is_active": "false"}, htmx=htmx
+            f"/orgs/{org_id}/members/{admin_id}",
+            {"is_active": "false", "confirmed": "yes"},
+            htmx=htmx,
         )
     else:
         action = how.removeprefix("bulk-")
@@ -551,6 +554,16 @@ def test_a_row_changes_without_javascript_through_the_form_its_button_submits(
     if "name" in attrs:
         fields.append((attrs["name"], attrs["value"]))  # the button's own value
     response = browser.client.post(action, data=MultiDict(fields))
+    if control == "status":  # suspending asks first: the row's own form confirms it
+        assert response.status_code == 200 and _member(team, person).is_active
+        confirm = re.search(
+            r'<form method="post" action="([^"]+)"[^>]*class="row-confirm".*?</form>',
+            _row(response.text, person.id),
+            re.S,
+        )
+        assert confirm, _row(response.text, person.id)
+        hidden = re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', confirm.group(0))
+        response = browser.client.post(unescape(confirm.group(1)), data=dict(hidden))
     assert response.status_code == 302, response.text
     assert response.headers["Location"] == f"/orgs/{team.org.id}/members?q=person+0&page_size=10"
     page = browser.get(response.headers["Location"]).text
@@ -613,3 +626,23 @@ def test_the_pages_links_are_the_urls_url_for_writes(app, state, changes):
         assert member_pages._row_url(7, args)(42) == url_for(
             "web.update_member", org_id=7, user_id=42, **args
         )
+
+
+@pytest.mark.parametrize("htmx", [True, False])
+def test_a_rows_suspend_asks_first_in_the_row(browser_for, team, htmx):
+    person = team.people[2]
+    browser = browser_for(team.owner)
+    url = f"/orgs/{team.org.id}/members/{person.id}?q=person"
+    asked = browser.post(url, {"is_active": "false"}, htmx=htmx)
+    assert asked.status_code == 200
+    html = asked.get_data(as_text=True)
+    assert f"Suspend {person.name}? They lose access until someone activates them." in html
+    assert '<input type="hidden" name="confirmed" value="yes">' in html
+    assert _member(team, person).is_active is True  # nothing changed by asking
+    if htmx:
+        assert html.lstrip().startswith("<tr")  # only the row, in place
+    done = browser.post(url, {"is_active": "false", "confirmed": "yes"}, htmx=htmx)
+    assert done.status_code == (200 if htmx else 302)
+    assert _member(team, person).is_active is False
+    if htmx:  # the message is also in the row, with its Undo
+        assert '<div class="row-done">' in done.get_data(as_text=True)

@@ -58,7 +58,10 @@ def test_a_row_change_then_undo_in_place_with_htmx(team, browser_for):
     person = team.people[0]
     answer = browser.post(f"/orgs/{team.org.id}/members/{person.id}", {"role": "VIEWER"}, htmx=True)
     assert answer.status_code == 200
-    [undo] = UNDO.findall(answer.text)  # in the message, swapped out of band
+    # In the row, where the change was made, and in the message swapped out of band.
+    undos = UNDO.findall(answer.text)
+    assert len(undos) == 2 and len(set(undos)) == 1 and '<div class="row-done">' in answer.text
+    undo = undos[0]
     assert 'hx-target="#members-region"' in answer.text
     undone = browser.post(unescape(undo), {"back": "members"}, htmx=True)
     assert undone.status_code == 200

@@ -36,6 +36,7 @@ from webapp.services.permissions import (
     grantable_roles,
     untouchable_roles,
 )
+from webapp.services.values import USER_IDS_MAX
 from webapp.web import bp
 from webapp.web.errors import attach_to_form, in_place
 from webapp.web.forms import (
@@ -158,6 +159,8 @@ def _members_page(
     add_form.role.choices = [c for c in ROLE_CHOICES if Role[c.value] in grantable]
     context.setdefault("bulk_form", BulkForm(formdata=None))
     context.setdefault("row_errors", {})
+    context.setdefault("row_confirm", None)
+    context.setdefault("row_done", None)
     context.setdefault("selected", set())
     return render(
         "members/index.html",
@@ -177,6 +180,7 @@ def _members_page(
         page_sizes=PAGE_SIZES,
         page_size_default=inputs.PAGE_SIZE_DEFAULT,
         bulk_actions=BULK_ACTIONS,
+        selection_max=USER_IDS_MAX,
         list_url=_list_urls(org_id, query),
         **_rows_context(org_id, query),
         **context,
@@ -226,19 +230,24 @@ def members_list(org_id: int) -> Response:
 @bp.post("/orgs/<id:org_id>/members/<id:user_id>")
 @login_required
 def update_member(org_id: int, user_id: int) -> Response:
-    """One row's role or status; answers with that row (and the counts, if it left the list)."""
+    """One row's role or status; answers with that row (and the counts, if it left the list).
+
+    Suspending asks first, in the row, as the bulk bar's Suspend does (``confirmed=yes``)."""
     query = _query()
     error: str | None = None
     status = 200
     account: Account | None = None
     given: dict[str, Any] = {}
+    done: dict[str, str] | None = None
+    asking = request.form.get("is_active") == "false" and request.form.get("confirmed") != "yes"
     try:
         body = inputs.parse(
             inputs.UpdateMembers,
             {"user_ids": str(user_id), **_changes(request.form, ("role", "is_active"))},
         )
         given = body.given()
-        account = members.update_members(me(), org_id, body.user_ids, via=Via.WEB, **given)
+        if not asking:
+            account = members.update_members(me(), org_id, body.user_ids, via=Via.WEB, **given)
     except DomainError as err:
         status, error = in_place(err), err.message
     if account is not None and Action.VIEW not in account.allowed:
@@ -249,17 +258,23 @@ def update_member(org_id: int, user_id: int) -> Response:
         listed = member_list.find_member(me(), org_id, user_id, query, seen=account)
     except NotMembers:
         listed = None  # removed meanwhile: the row says so
-    if error is None:
+    if error is None and not asking:
         who = _who(listed.member) if listed else f"Member #{user_id}"
-        flash_change(_changed_message(who, **given), org_id, account.change_id, query)
+        done = flash_change(_changed_message(who, **given), org_id, account.change_id, query)
         if not is_htmx():
             return redirect(_list_url(org_id, query))
     shown = listed is not None and listed.matches
+    row_confirm = user_id if asking and error is None else None
     if not is_htmx():
         if error and not shown:
             flash(error, "error")
         return _members_page(
-            org_id, query, account=account, status=status, row_errors={user_id: error}
+            org_id,
+            query,
+            account=account,
+            status=status,
+            row_errors={user_id: error},
+            row_confirm=row_confirm,
         )
     show_bulk = Action.MANAGE_MEMBERS in account.allowed
     context: dict[str, Any] = _rows_context(org_id, query)
@@ -280,6 +295,9 @@ def update_member(org_id: int, user_id: int) -> Response:
         gone=listed.member if listed and not shown else None,
         gone_id=user_id,
         row_error=error,
+        row_confirm=row_confirm,
+        row_done=done,
+        row_done_id=user_id,
         query=query,
         selected=set(),
         **context,
@@ -334,11 +352,14 @@ def bulk(org_id: int) -> Response:
             if account is None or Action.VIEW not in account.allowed:  # changed themselves out
                 flash(done, "success")
                 return redirect(url_for("web.my_organizations"))
-            flash_change(done, org_id, account.change_id, query)
+            context["done"] = flash_change(done, org_id, account.change_id, query)
             if not is_htmx():
                 return redirect(_list_url(org_id, query))
             context["selected"] = set()
             context["bulk_form"] = BulkForm(formdata=None)
+            response = _members_page(org_id, query, account=account, **context)
+            response.headers["HX-Trigger"] = "roster:selection-done"  # app.js clears it
+            return response
     except DomainError as error:
         status = in_place(error)
         context["bulk_error"] = error.message
@@ -464,14 +485,17 @@ def add(org_id: int) -> Response:
 
 def flash_change(
     text: str, org_id: int, change_id: str | None, query: MemberQuery, category: str = "success"
-) -> None:
+) -> dict[str, str]:
     """The message after a change of members, with its Undo (a revert of the change set) when
-    there is one; the Undo answers with the members page as it was (``query``)."""
-    if change_id is None:
-        flash(text, category)
-        return
-    undo = url_for("web.revert_change", org_id=org_id, change_id=change_id, **query_args(query))
-    flash({"text": text, "undo": undo, "back": "members", "target": "members-region"}, category)
+    there is one; the Undo answers with the members page as it was (``query``). Returns the
+    message, for the page to show it also where the change was made."""
+    message = {"text": text, "undo": "", "back": "members", "target": "members-region"}
+    if change_id is not None:
+        message["undo"] = url_for(
+            "web.revert_change", org_id=org_id, change_id=change_id, **query_args(query)
+        )
+    flash(message, category)
+    return message
 
 
 @bp.post("/orgs/<id:org_id>/changes/<change_id>/revert")
