@@ -121,6 +121,16 @@ def test_the_migration_keeps_every_row_and_never_hands_out_an_id_the_log_knows(a
         upgrade()
     finally:
         upgrade()  # the rest of the suite needs the head schema whatever happened
+    # What 0006 cannot give back: the joined_at of a member removed since (people[1]), which
+    # went with their membership; every other membership event gets it from the membership.
+    gone = db.session.scalars(
+        select(AuditEvent.id).where(AuditEvent.target_user_id == people[1].id)
+    ).all()
+    assert gone
+    joined_at = len(before["audit_events"][0]) - 1  # the column 0006 adds, last
+    before["audit_events"] = [
+        (*row[:joined_at], None) if row[0] in gone else row for row in before["audit_events"]
+    ]
     assert _rows() == before
     new = organizations.create_organization(owner, "After the upgrade", via=Via.CLI)
     assert new.id > doomed.id > kept.id > old_id
