@@ -45,7 +45,10 @@
       var region = document.getElementById("flashes");
       if (region) region.replaceChildren();
     }
-    rememberFocus(elt);
+    // A form's submit button may have lost focus already (disabled, or the page blurred):
+    // the event's submitter still names it.
+    var trigger = config && config.triggeringEvent;
+    rememberFocus((trigger && trigger.submitter) || elt);
   });
 
   // Focus after an in-place change. htmx keeps focus on an element whose id is in the new
@@ -61,7 +64,7 @@
     var row = origin && origin.closest ? origin.closest("tr[data-user-id]") : null;
     var trigger = origin && origin.closest ? origin.closest("[data-focus-after]") : null;
     focusPlan = {
-      id: active && active.id ? active.id : null,
+      id: origin && origin.id ? origin.id : null,
       row: row ? row.id : null,
       after: trigger ? trigger.dataset.focusAfter : null
     };
