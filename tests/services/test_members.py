@@ -7,11 +7,11 @@ from collections import Counter
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from webapp import inputs
 from webapp.extensions import db
-from webapp.models import AuditEvent, Membership, Organization, Role, Via
+from webapp.models import AuditEvent, Membership, Organization, Role, User, Via
 from webapp.services import member_list, members, organizations, users
 from webapp.services.errors import AlreadyMembers, InvalidInput, NotMembers, UnknownUsers
 
@@ -329,3 +329,36 @@ def test_email_lookup_is_for_member_managers_only(make_user, make_org, add_membe
     with pytest.raises(UnknownEmails) as error:
         members.resolve_emails(owner, org.id, ["known@example.com", "ghost@example.com"])
     assert error.value.emails == ["ghost@example.com"]
+
+
+def test_a_change_sets_events_are_in_id_order_wherever_the_rows_are_stored(make_user, make_org):
+    """The activity log shows a change's members in event order; that order must not depend
+    on where the database stored the rows (PostgreSQL writes an updated row at the heap's end,
+    and a scan without ORDER BY returns it last)."""
+    owner = make_user()
+    org = make_org(owner)
+    ids = _bulk_users(3, "stored")
+    db.session.execute(
+        update(User).where(User.id == ids[0]).values(name="Stored First, written last")
+    )
+    db.session.commit()
+
+    def events(action: str) -> list[int]:
+        return list(
+            db.session.scalars(
+                select(AuditEvent.target_user_id)
+                .where(AuditEvent.organization_id == org.id, AuditEvent.action == action)
+                .order_by(AuditEvent.id)
+            )
+        )
+
+    members.add_members(owner, org.id, list(reversed(ids)), role=Role.VIEWER, via=Via.API)
+    db.session.execute(
+        update(Membership)
+        .where(Membership.organization_id == org.id, Membership.user_id == ids[0])
+        .values(updated_at=func.now())
+    )
+    db.session.commit()
+    members.update_members(owner, org.id, ids, role=Role.CONTRIBUTOR, via=Via.API)
+    members.remove_members(owner, org.id, ids, via=Via.API)
+    assert events("member.add") == events("member.update") == events("member.remove") == ids

@@ -89,7 +89,11 @@ def _member_states(org_id: int, ids: Sequence[int]) -> Sequence[Any]:
             Membership.is_active,
             Membership.sort_email,
             Membership.created_at,
-        ).where(Membership.organization_id == org_id, ids_in(Membership.user_id, ids))
+        )
+        .where(Membership.organization_id == org_id, ids_in(Membership.user_id, ids))
+        # In id order, so a change set's events come out the same on every database (a heap
+        # scan's order depends on where rows were stored).
+        .order_by(Membership.user_id)
     ).all()
     missing = set(ids) - {s.user_id for s in states}
     if missing:
@@ -210,6 +214,7 @@ def add_members(
                 and_(Membership.user_id == User.id, Membership.organization_id == org_id),
             )
             .where(ids_in(User.id, ids), User.email_verified_at.is_not(None))
+            .order_by(User.id)  # the events in id order on every database
         ).all()
         # An unverified account is answered as an unknown id: ids cannot be mapped by trying.
         unknown = set(ids) - {u.id for u in users}
