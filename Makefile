@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format bench bench-invitations bench-export bench-pages clean
+.PHONY: run test lint format bench bench-invitations bench-export bench-changes bench-pages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,11 @@ bench-invitations: $(VENV)/.installed-dev
 ## against 1,000, each in a process of its own (SQLite, or ROSTER_DATABASE_URL, which is wiped)
 bench-export: $(VENV)/.installed
 	$(BIN)/python scripts/bench_export.py $(BENCH_EXPORT_ARGS)
+
+## bench-changes: issue 11's other times: bulk add and remove of 10,000 members beside their reverts,
+## and an import of 10,000 rows previewed, applied and reverted (SQLite, or ROSTER_DATABASE_URL, which is wiped)
+bench-changes: $(VENV)/.installed
+	$(BIN)/python scripts/bench_changes.py $(BENCH_CHANGES_ARGS)
 
 ## bench-pages: the member-list index benchmark, in-process (200,000 members; SQLite, or ROSTER_DATABASE_URL)
 bench-pages: $(VENV)/.installed
