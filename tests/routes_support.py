@@ -449,6 +449,17 @@ ROUTES: list[Route] = [
         effect=transferred,
     ),
     R("web.activity", "GET", org(VIEW_AUDIT), 200),
+    R("web.import_page", "GET", org(MANAGE), 200),
+    R("web.import_preview", "POST", org(MANAGE), 200, form={"content": Ref("import_file")}),
+    R(
+        "web.import_apply",
+        "POST",
+        org(MANAGE),
+        200,  # the result, with its Undo, is this answer
+        form={"content": Ref("import_file")},
+        effect=imported,
+    ),
+    R("web.activity_export", "GET", org(VIEW_AUDIT), 200),
     R("web.leave", "POST", org(LEAVE), 302, effect=left),
     R(
         "web.revert_change",
