@@ -234,3 +234,11 @@ def test_the_answer_is_documented(client):
     assert set(schema["properties"]) == KEYS
     assert {"413", "415", "400"} <= op["responses"].keys()
     assert Role.OWNER.name in spec["info"]["description"]
+
+
+def test_a_multipart_file_part_without_a_file_name_is_read_as_the_file(api, every_role, newcomer):
+    response = api(every_role.owner).post(
+        _url(every_role.org.id), data={"file": FILE.decode()}, content_type="multipart/form-data"
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.get_json()["add"] == ["newcomer@example.com"]

@@ -293,9 +293,12 @@ def import_file() -> bytes:
         return request.get_data(cache=True)
     if request.mimetype == "multipart/form-data":
         upload = request.files.get("file")
-        if upload is None:
+        if upload is not None:
+            return upload.read(member_import.IMPORT_BYTES_MAX + 1)
+        text = request.form.get("file")  # a part without a file name: its text is the file
+        if text is None:
             raise InvalidInput.field("file", "send the CSV file as the multipart field 'file'")
-        return upload.read(member_import.IMPORT_BYTES_MAX + 1)
+        return text.encode("utf-8")
     raise UnsupportedMediaType(
         "Send the CSV as the body with 'Content-Type: text/csv', or as the field 'file' of a "
         "multipart/form-data body."
