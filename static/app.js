@@ -38,6 +38,16 @@
 
   // A navigation (a GET that pushes a new URL: sort, page, filter) starts a new view, so the
   // messages about the previous one go. Answers that have a message of their own bring it.
+  // A region that is working says so to assistive technology (the spinner shows it to eyes).
+  document.addEventListener("htmx:beforeRequest", function (evt) {
+    var region = evt.detail.elt.closest && evt.detail.elt.closest("[data-busy-region]");
+    if (region) region.setAttribute("aria-busy", "true");
+  });
+  document.addEventListener("htmx:afterRequest", function (evt) {
+    var region = evt.detail.elt.closest && evt.detail.elt.closest("[data-busy-region]");
+    if (region) region.removeAttribute("aria-busy");
+  });
+
   document.addEventListener("htmx:beforeRequest", function (evt) {
     var elt = evt.detail.elt;
     var config = evt.detail.requestConfig;

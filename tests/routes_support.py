@@ -170,6 +170,11 @@ def removed(ref: str) -> Effect:
     return check
 
 
+def imported(refs: Mapping[str, Any], actor_id: int | None) -> bool:
+    """The import's file (``IMPORT_FILE``) added the newcomer as a CONTRIBUTOR."""
+    return member("newcomer", role=Role.CONTRIBUTOR)(refs, actor_id)
+
+
 def transferred(refs: Mapping[str, Any], actor_id: int | None) -> bool:
     """The target is an active OWNER, and the owner who handed over is now an ADMIN."""
     me = _membership(refs["org"], actor_id) if actor_id is not None else None
@@ -298,6 +303,8 @@ class Route:
     params: Mapping[str, Any] = field(default_factory=dict)  # URL arguments but the org's
     form: Mapping[str, Any] | None = None  # dashboard form fields (csrf_token is added)
     json: Any = None  # API body
+    csv: Any = None  # API body sent as text/csv (an import)
+    query: Mapping[str, str] = field(default_factory=dict)  # the query string
     effect: Effect | None = None  # what an allowed request changes; None: nothing
     signed_in_ok: int | None = None  # public pages that send a signed-in user elsewhere
     label: str = ""  # tells apart the variants of one route and method
@@ -316,7 +323,9 @@ class Route:
     @property
     def ref_names(self) -> frozenset[str]:
         """The names of the world's values the request is built from."""
-        return frozenset(_ref_names([dict(self.params), dict(self.form or {}), self.json]))
+        return frozenset(
+            _ref_names([dict(self.params), dict(self.form or {}), self.json, self.csv])
+        )
 
     @property
     def key(self) -> tuple[str, str]:
@@ -440,6 +449,16 @@ ROUTES: list[Route] = [
         effect=transferred,
     ),
     R("web.activity", "GET", org(VIEW_AUDIT), 200),
+    R("web.import_page", "GET", org(MANAGE), 200),
+    R("web.import_preview", "POST", org(MANAGE), 200, form={"content": Ref("import_file")}),
+    R(
+        "web.import_apply",
+        "POST",
+        org(MANAGE),
+        200,  # the result, with its Undo, is this answer
+        form={"content": Ref("import_file")},
+        effect=imported,
+    ),
     R("web.activity_export", "GET", org(VIEW_AUDIT), 200),
     R("web.leave", "POST", org(LEAVE), 302, effect=left),
     R(
@@ -569,6 +588,19 @@ ROUTES: list[Route] = [
     R("api.list_members", "GET", org(VIEW), 200),
     R("api.export_members", "GET", org(VIEW), 200),
     R("api.list_events", "GET", org(VIEW_AUDIT), 200),
+    # An import that would grant OWNER is no 403 for an ADMIN but a refusal in the answer
+    # (200, applied: false), so the matrix imports a plain member.
+    R("api.import_members", "POST", org(MANAGE), 200, csv=Ref("import_file"), label="preview"),
+    R(
+        "api.import_members",
+        "POST",
+        org(MANAGE),
+        200,
+        csv=Ref("import_file"),
+        query={"mode": "apply"},
+        effect=imported,
+        label="apply",
+    ),
     R(
         "api.revert_change",
         "POST",
@@ -874,7 +906,7 @@ def route_url(app: Flask, route: Route, refs: Mapping[str, Any]) -> str:
     rule = rule_for(app, route.endpoint, route.method)
     arguments = {name: refs["org"] for name in rule.arguments if name in ORG_ARGUMENTS}
     arguments.update(resolve(dict(route.params), refs))
-    return build_url(app, route.endpoint, route.method, arguments)
+    return build_url(app, route.endpoint, route.method, arguments, route.query)
 
 
 # -- sending ----------------------------------------------------------------------------------
@@ -903,6 +935,9 @@ class Caller:
             kwargs["data"] = {**resolve(dict(route.form or {}), refs), "csrf_token": self.csrf}
         if route.json is not None:
             kwargs["json"] = resolve(route.json, refs)
+        if route.csv is not None:
+            kwargs["data"] = resolve(route.csv, refs)
+            sent["Content-Type"] = "text/csv"
         if self.bearer is not None:
             sent["Authorization"] = f"Bearer {self.bearer}"
         elif route.api and route.needs_csrf and self.csrf and csrf_header:

@@ -267,6 +267,7 @@ class World:
             "owner2": self.people["owner2"].id,
             "newcomer": self.people["newcomer"].id,
             "newcomer_email": self.people["newcomer"].email,
+            "import_file": f"email,role\n{self.people['newcomer'].email},CONTRIBUTOR\n",
             "login_email": self.people["stranger"].email,
             "session_token": me.session_token if me else None,
         }

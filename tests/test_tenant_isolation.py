@@ -453,6 +453,7 @@ def test_owner_of_one_organization_gets_not_found_for_another(app):
         "owner2": b.owner.id,
         "newcomer": pair.outsider.id,
         "newcomer_email": pair.outsider.email,
+        "import_file": f"email,role\n{pair.outsider.email},CONTRIBUTOR\n",
         "invitation": b.invitation_id,
         "owner_invitation": b.invitation_id,
         "change": b.change_id,

@@ -24,6 +24,7 @@ from webapp.services.errors import (
     AuthenticationFailed,
     Conflict,
     DomainError,
+    FileTooLarge,
     Forbidden,
     InvalidInput,
     InvalidLink,
@@ -44,6 +45,7 @@ STATUS: list[tuple[type[DomainError], int]] = [
     (Conflict, 409),  # LastOwner, AlreadyMembers, TargetSuspended, EmailTaken
     (UnprocessableIds, 422),  # UnknownUsers, NotMembers, UnknownEmails
     (TooManyAttempts, 429),
+    (FileTooLarge, 413),  # an import past 5 MB or 10,000 rows
 ]
 
 # Seconds a client should wait before retrying after a 503: a database restart or fail-over

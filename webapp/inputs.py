@@ -566,6 +566,21 @@ class InvitationQuery(BaseModel):
     )
 
 
+class ImportQuery(BaseModel):
+    """The query of ``POST .../imports`` (DESIGN §9)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["preview", "apply"] = Field(
+        default="preview",
+        description="`preview` says what the file would do and changes nothing; `apply` does it.",
+    )
+    sync: QueryFlag = Field(
+        default=False,
+        description="Also remove the members the file leaves out (never an owner, never you).",
+    )
+
+
 # -- the events API (DESIGN §9) ------------------------------------------------------------------
 
 # Text that filters the audit trail: an address or a part of one, or of a name.

@@ -111,6 +111,35 @@ def _empty_name(page: Page) -> None:
     expect(page.locator(".field-error").first).to_be_visible()
 
 
+def _import_preview(page: Page, extra: bytes = b"") -> None:
+    page.get_by_label("CSV file", exact=True).set_input_files(
+        files=[
+            {
+                "name": "people.csv",
+                "mimeType": "text/csv",
+                "buffer": b"email,role\nm01@a11y.test,ADMIN\nnew.person@a11y.test,VIEWER\n" + extra,
+            }
+        ]
+    )
+    page.get_by_role("button", name="Preview the import").click()
+    expect(page.get_by_role("heading", name="Preview of people.csv")).to_be_visible()
+    for summary in page.locator("#import-region summary").all():
+        summary.click()  # the rows of each kind, unfolded
+
+
+def _import_preview_errors(page: Page) -> None:
+    _import_preview(page, b"not-an-address,NOPE\n")
+    expect(page.locator("#import-errors")).to_be_visible()
+
+
+def _import_bad_file(page: Page) -> None:
+    page.get_by_label("CSV file", exact=True).set_input_files(
+        files=[{"name": "photo.csv", "mimeType": "text/csv", "buffer": b"\x89PNG\x00\x00"}]
+    )
+    page.get_by_role("button", name="Preview the import").click()
+    expect(page.locator("#import-file-error")).to_be_visible()
+
+
 @dataclass(frozen=True)
 class Case:
     """A page in one state. ``paths`` maps each user who can reach it to its URL ("{org}" and
@@ -124,6 +153,7 @@ class Case:
 
 OWNER, VIEWER, ANONYMOUS = "owner", "viewer", "anonymous"
 MEMBERS = "/orgs/{org}/members"
+IMPORT = "/orgs/{org}/members/import"
 INVITATION_TOKEN = "a11y-invitation-link-token-0123456789abcdef"
 INVITATION = f"/invitations/{INVITATION_TOKEN}"
 CASES = [
@@ -143,6 +173,10 @@ CASES = [
     Case("members-bulk-error", {OWNER: MEMBERS}, _bulk_error),
     Case("settings", {OWNER: "/orgs/{org}/settings"}),  # a viewer is refused (403)
     Case("activity", {OWNER: "/orgs/{org}/activity"}),
+    Case("import", {OWNER: IMPORT}),  # a viewer is refused (403)
+    Case("import-preview", {OWNER: IMPORT}, _import_preview),
+    Case("import-preview-errors", {OWNER: IMPORT}, _import_preview_errors),
+    Case("import-bad-file", {OWNER: IMPORT}, _import_bad_file),
     Case("tokens", {OWNER: "/settings/tokens", VIEWER: "/settings/tokens"}),
     Case("invitations", {OWNER: "/orgs/{org}/invitations"}),  # a viewer is refused (403)
     Case("invitation-link", {ANONYMOUS: INVITATION}),

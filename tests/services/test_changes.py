@@ -30,7 +30,7 @@ from webapp.models import (
     Via,
     utcnow,
 )
-from webapp.services import changes, invitations, members, organizations, ownership
+from webapp.services import changes, invitations, member_import, members, organizations, ownership
 from webapp.services.changes import ChangedSince, NotRevertible, UnknownChange
 from webapp.services.errors import DomainError, Forbidden, LastOwner, NotFound
 
@@ -282,6 +282,7 @@ class RevertMachine(RuleBasedStateMachine):
     make_org: Any = None
     undone = 0  # straight reverts made, over every run: the property was exercised
     reverted = 0  # reverts of any earlier change that went through
+    imported = 0  # imports applied as a change set
 
     @initialize()
     def start(self) -> None:
@@ -368,6 +369,43 @@ class RevertMachine(RuleBasedStateMachine):
             self.done.append(_change_ids(self.org.id)[-1])
             self.last = (self.done[-1], before, counters)
 
+    @rule(
+        rows=st.lists(
+            st.tuples(st.integers(0, 5), st.sampled_from(Role), st.booleans()), max_size=6
+        ),
+        sync=st.booleans(),
+        invite=st.booleans(),
+    )
+    def import_(self, rows: list[tuple[int, Role, bool]], sync: bool, invite: bool) -> None:
+        """An import of some of the people (adds and updates), others removed with sync, and
+        perhaps an address without an account invited: one change set like the others."""
+        wanted = {self.people[i].email: (role, flag) for i, role, flag in rows}
+        lines = ["email,role,is_active", *(f"{e},{r.name},{f}" for e, (r, f) in wanted.items())]
+        if invite:
+            lines.append("guest@nowhere.example,VIEWER,true")
+        before, counters = _state(self.org.id), _counters(self.org.id)
+        try:
+            result = member_import.apply_import(
+                self.owner, self.org.id, "\n".join(lines).encode(), sync=sync, via=Via.API
+            )
+        except DomainError as refused:
+            assert refused.code in {"forbidden", "not_found"}, refused
+            assert _state(self.org.id) == before
+            self.last = None
+            return
+        assert not result.errors, result.errors
+        if not result.applied:  # a row refused (an owner's, the caller's): nothing changed
+            assert result.refused and _state(self.org.id) == before
+            self.last = None
+            return
+        if not (result.add or result.update or result.remove):
+            # Invitations only: its revert revokes them, and no revert brings an invitation
+            # back, so it is no change of members to undo and redo here.
+            self.last = None
+            return
+        RevertMachine.imported += 1
+        self._changed(_Done(result.change_id) if result.change_id else None, before, counters)
+
     @precondition(lambda self: self.last is not None)
     @rule()
     def undo_last(self) -> None:
@@ -424,3 +462,4 @@ def test_reverts_interleaved_with_every_change_keep_the_invariants(make_user, ma
         ),
     )
     assert RevertMachine.undone > 0 and RevertMachine.reverted > 0
+    assert RevertMachine.imported > 0

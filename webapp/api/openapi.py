@@ -27,6 +27,7 @@ from webapp.services import values
 from webapp.services.changes import Reverted
 from webapp.services.events import EventPage
 from webapp.services.invitations import Invitation
+from webapp.services.member_import import IMPORT_BYTES_MAX, IMPORT_ROWS_MAX, ImportResult
 from webapp.services.member_list import MemberPage
 from webapp.services.organizations import Account, Metric
 
@@ -47,6 +48,8 @@ class Operation:
     headers: dict[str, dict[str, Any]] = field(default_factory=dict)
     tag: str = "Accounts"
     media_type: str = "application/json"  # of the success answer
+    # A request body that is not JSON: its content by media type (an import's CSV).
+    content: dict[str, Any] | None = None
 
 
 _NO_STORE = {
@@ -255,6 +258,56 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
             "changes when they are already an owner and you keep OWNER."
         ),
     ),
+    ("api.import_members", "POST"): Operation(
+        "Import members from CSV",
+        200,
+        "ImportResult",
+        query=inputs.ImportQuery,
+        errors=(400, 403, 404, 409, 413, 415),
+        tag="Members",
+        content={
+            "text/csv": {
+                "schema": {
+                    "type": "string",
+                    "description": "CSV text: a header row, then one member a line.",
+                    "examples": ["email,role,is_active\r\nada@example.com,ADMIN,true\r\n"],
+                }
+            },
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "contentMediaType": "text/csv",
+                            "description": "The CSV file.",
+                        }
+                    },
+                }
+            },
+        },
+        description=(
+            "The CSV as the body (`text/csv`) or as the multipart field `file`: UTF-8 with or "
+            "without BOM, comma or semicolon, a header row naming the columns in any case and "
+            "order: `email` (required), `role` (default VIEWER), `is_active` (default true; "
+            "true/false, yes/no, 1/0); other columns are ignored, so an export reads back. At "
+            f"most {IMPORT_ROWS_MAX:,} rows and {IMPORT_BYTES_MAX // (1024 * 1024)} MB (this "
+            "route's own limit, above the other bodies'), else 413 (`file_too_large`); a file "
+            "that is not UTF-8 CSV with an `email` column is 400 (`bad_file`, "
+            "`missing_header`). `mode=preview` (the default) says what the file would do and "
+            "changes nothing: the addresses with an account to `add`, the members to `update`, "
+            "the addresses without one to `invite`, with `sync=true` the members the file leaves "
+            "out to `remove` (never an owner, never you), the rows already as they say "
+            "(`unchanged`), the rows that are not valid (`errors`, with the line: the header is "
+            "line 1) and those the rules refuse (`refused`: only an OWNER may add, invite, change "
+            "or grant owners; an import never changes your own membership). `mode=apply` with "
+            "any error or refusal answers the same with `applied: false` and changes nothing; "
+            "otherwise it does everything in one transaction, one change set (`change_id`, "
+            "which `POST .../changes/{change_id}/revert` undoes), and mails the invitations. "
+            "OWNER or ADMIN. 429 past the organization's mail limit."
+        ),
+    ),
     ("api.list_members", "GET"): Operation(
         "List members",
         200,
@@ -444,6 +497,7 @@ def _component_schemas() -> dict[str, Any]:
         (Invitation, "serialization"),
         (EventPage, "serialization"),
         (Reverted, "serialization"),
+        (ImportResult, "serialization"),
         (schemas.LeftOrganization, "serialization"),
         (schemas.Problem, "serialization"),
     ]
@@ -531,6 +585,8 @@ def _operation(endpoint: str, method: str, op: Operation, path_names: list[str])
         parameters += _query_parameters(op.query)
     if parameters:
         doc["parameters"] = parameters
+    if op.content is not None:
+        doc["requestBody"] = {"required": True, "content": op.content}
     if op.body is not None:
         doc["requestBody"] = {
             "required": True,

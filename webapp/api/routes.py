@@ -30,6 +30,7 @@ from webapp.services import (
     events,
     invitations,
     member_files,
+    member_import,
     member_list,
     members,
     organizations,
@@ -44,7 +45,10 @@ from webapp.services.errors import (
 )
 from webapp.services.member_list import MemberPage
 from webapp.services.organizations import Account, Metric
+from webapp.uploads import allow_import_bodies
 
+# Before authentication reads the body (a session's CSRF token may be a form field).
+bp.url_value_preprocessor(allow_import_bodies)
 bp.before_request(identity.authenticate)
 
 
@@ -262,6 +266,43 @@ def revert_change(organization_id: int, change_id: str) -> Response:
     """Undo one change set (DESIGN §9): a new change set restoring what it did."""
     done = changes.revert_change(actor(), organization_id, change_id, via=Via.API)
     return respond(changes.Reverted, done)
+
+
+@bp.post(f"/organizations/{ORG}/imports")
+def import_members(organization_id: int) -> Response:
+    """Preview or apply a CSV of members (DESIGN §9): the same answer either way."""
+    query = inputs.parse(inputs.ImportQuery, request.args.to_dict())
+    data = import_file()
+    if query.mode == "apply":
+        result = member_import.apply_import(
+            actor(), organization_id, data, sync=query.sync, via=Via.API
+        )
+    else:
+        result = member_import.preview_import(actor(), organization_id, data, sync=query.sync)
+    return respond(member_import.ImportResult, result)
+
+
+IMPORT_TYPES = ("text/csv", "multipart/form-data")
+
+
+def import_file() -> bytes:
+    """The file of an import: the body as ``text/csv``, or the multipart field ``file``. This
+    route reads up to the import's own 5 MB (and a little for the multipart framing), above the
+    app's body cap (``webapp.uploads``); beyond it, 413."""
+    if request.mimetype == "text/csv":
+        return request.get_data(cache=True)
+    if request.mimetype == "multipart/form-data":
+        upload = request.files.get("file")
+        if upload is not None:
+            return upload.read(member_import.IMPORT_BYTES_MAX + 1)
+        text = request.form.get("file")  # a part without a file name: its text is the file
+        if text is None:
+            raise InvalidInput.field("file", "send the CSV file as the multipart field 'file'")
+        return text.encode("utf-8")
+    raise UnsupportedMediaType(
+        "Send the CSV as the body with 'Content-Type: text/csv', or as the field 'file' of a "
+        "multipart/form-data body."
+    )
 
 
 # -- the description -------------------------------------------------------------------------

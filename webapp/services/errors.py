@@ -91,6 +91,13 @@ class EmailTaken(Conflict):
     default_message = "An account with this email already exists."
 
 
+class FileTooLarge(DomainError):
+    """A file past what an operation reads (413): an import's 5 MB or 10,000 rows."""
+
+    code = "file_too_large"
+    default_message = "The file is too large."
+
+
 class UnprocessableIds(DomainError):
     """Well-formed ids that do not name what the operation needs."""
 

@@ -148,7 +148,7 @@ def _some(listed: Sequence[str], shown: int = 20) -> str:
     return ", ".join(listed[:shown]) + (f" and {more:,} more" if more > 0 else "")
 
 
-def _expire(org_id: int, now: datetime) -> None:
+def expire_invitations(org_id: int, now: datetime) -> None:
     """Mark the organization's pending invitations past their time as EXPIRED."""
     db.session.execute(
         update(InvitationRow)
@@ -189,11 +189,10 @@ def invite(
     if not isinstance(role, Role):
         raise InvalidInput.field("role", "must be one of " + ", ".join(r.name for r in Role))
     now = utcnow()
-    tokens: dict[str, str] = {}
     with write_transaction():
         org, me = require(actor, org_id, Action.MANAGE_MEMBERS, lock=True)
         require_for_targets(me, new_role=role, target_roles=())
-        _expire(org_id, now)
+        expire_invitations(org_id, now)
         taken = db.session.execute(
             select(User.email)
             .join(Membership, Membership.user_id == User.id)
@@ -211,38 +210,69 @@ def invite(
             message = f"These addresses are already members or already invited: {_some(conflicts)}"
             raise AlreadyInvited(message, emails=conflicts, errors=[FieldError("emails", message)])
         MAIL_PER_ORG.take(str(org_id), cost=len(wanted))
-        rows = []
-        for email in wanted:
-            token, token_hash = _new_token()
-            tokens[email] = token
-            rows.append(
-                {
-                    "organization_id": org_id,
-                    "email": email,
-                    "role": role,
-                    "status": InvitationStatus.PENDING,
-                    "invited_by_id": actor.id,
-                    "invited_by_email": actor.email,
-                    "token_hash": token_hash,
-                    "created_at": now,
-                    "expires_at": now + INVITATION_TTL,
-                }
-            )
-        made = db.session.execute(
-            insert(InvitationRow.__table__).returning(
-                *(InvitationRow.__table__.c[c.key] for c in _COLUMNS)
-            ),
-            rows,
-        ).all()
-        audit.record(
-            "invitation.create",
-            actor=actor,
-            via=via,
-            org=org,
-            targets=[audit.TargetChange(None, r.email, new_role=role) for r in made],
+        made, tokens = insert_invitations(
+            org, actor, [(email, role) for email in wanted], now, via=via
         )
     sent = _mail_invitations(org.organization_name, actor, made, tokens, now)
     return Invited([_view(r, now) for r in sent])
+
+
+def insert_invitations(
+    org: Organization,
+    actor: User,
+    entries: Sequence[tuple[str, Role]],
+    now: datetime,
+    *,
+    via: Via,
+    change_id: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> tuple[list[Any], dict[str, str]]:
+    """Make a pending invitation per (address, role) and audit them, in two statements: the
+    rows made and each address's token, for ``mail_invitations`` after the commit. Inside the
+    caller's write transaction, after its checks (permissions, conflicts, the mail limit) and
+    ``expire_invitations``; ``change_id`` joins the events to a larger change set (an import)."""
+    tokens: dict[str, str] = {}
+    rows = []
+    for email, role in entries:
+        token, token_hash = _new_token()
+        tokens[email] = token
+        rows.append(
+            {
+                "organization_id": org.id,
+                "email": email,
+                "role": role,
+                "status": InvitationStatus.PENDING,
+                "invited_by_id": actor.id,
+                "invited_by_email": actor.email,
+                "token_hash": token_hash,
+                "created_at": now,
+                "expires_at": now + INVITATION_TTL,
+            }
+        )
+    made = db.session.execute(
+        insert(InvitationRow.__table__).returning(
+            *(InvitationRow.__table__.c[c.key] for c in _COLUMNS)
+        ),
+        rows,
+    ).all()
+    audit.record(
+        "invitation.create",
+        actor=actor,
+        via=via,
+        org=org,
+        targets=[audit.TargetChange(None, r.email, new_role=r.role) for r in made],
+        details=details,
+        change_id=change_id,
+    )
+    return list(made), tokens
+
+
+def mail_invitations(
+    org_name: str, inviter: User, rows: Sequence[Any], tokens: dict[str, str], now: datetime
+) -> list[Invitation]:
+    """After the commit: mail each invitation made by ``insert_invitations`` its link and
+    record how each went; the invitations as they are now."""
+    return [_view(r, now) for r in _mail_invitations(org_name, inviter, rows, tokens, now)]
 
 
 def _mail_invitations(

@@ -42,6 +42,7 @@ def init_app(app: Flask) -> None:
         accounts,
         dev,
         htmx,
+        imports,
         invitations,
         members,
         orgs,

@@ -484,12 +484,20 @@ def add(org_id: int) -> Response:
 
 
 def flash_change(
-    text: str, org_id: int, change_id: str | None, query: MemberQuery, category: str = "success"
+    text: str,
+    org_id: int,
+    change_id: str | None,
+    query: MemberQuery,
+    category: str = "success",
+    *,
+    target: str = "members-region",
 ) -> dict[str, str]:
     """The message after a change of members, with its Undo (a revert of the change set) when
-    there is one; the Undo answers with the members page as it was (``query``). Returns the
-    message, for the page to show it also where the change was made."""
-    message = {"text": text, "undo": "", "back": "members", "target": "members-region"}
+    there is one; the Undo answers with the members page as it was (``query``), in place of
+    ``target`` with htmx, or as a page (``target=""``: from a page without the member list, an
+    import's result). Returns the message, for the page to show it also where the change was
+    made."""
+    message = {"text": text, "undo": "", "back": "members", "target": target}
     if change_id is not None:
         message["undo"] = url_for(
             "web.revert_change", org_id=org_id, change_id=change_id, **query_args(query)
