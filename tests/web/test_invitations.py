@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from webapp.extensions import db
-from webapp.models import Invitation, Membership, Role, User, Via, utcnow
+from webapp.models import AuditEvent, Invitation, Membership, Role, User, Via, utcnow
 from webapp.services import invitations, organizations
 
 from ..conftest import PASSWORD, csrf_token, login
@@ -56,6 +56,51 @@ def test_the_add_form_offers_to_invite_addresses_without_an_account(
         ("new.one@example.org", Role.CONTRIBUTOR),
         ("new.two@example.org", Role.CONTRIBUTOR),
     }
+
+
+def test_adding_and_inviting_in_one_step_is_one_change_that_one_undo_takes_back(
+    browser_for, team, make_user, mailbox
+):
+    known = make_user()
+    browser = browser_for(team.owner)
+    last = db.session.scalar(select(func.max(AuditEvent.id)))
+    done = browser.post(
+        f"/orgs/{team.org.id}/members/add",
+        {"entries": f"{known.email} fresh@example.org", "role": "VIEWER", "invite_unknown": "1"},
+        htmx=True,
+    )
+    assert done.status_code == 200, done.text
+    events = db.session.execute(
+        select(AuditEvent.action, AuditEvent.operation_id).where(AuditEvent.id > last)
+    ).all()
+    assert {action for action, _ in events} == {"member.add", "invitation.create"}
+    changes = {change for _, change in events}
+    assert len(changes) == 1
+    [undo] = re.findall(r'hx-post="(/orgs/\d+/changes/\w+/revert)"', done.text)[:1]
+    assert undo.endswith(f"/{changes.pop()}/revert")
+    undone = browser.post(undo, {"back": "members"}, htmx=True)
+    assert undone.status_code == 200, undone.text
+    assert _member(team.org.id, known) is None
+    [invited] = invitations.list_invitations(team.owner, team.org.id)
+    assert invited.email == "fresh@example.org" and invited.status.name == "REVOKED"
+
+
+def test_a_refused_addition_invites_nobody(browser_for, team, mailbox):
+    browser = browser_for(team.owner)
+    before = db.session.scalar(select(func.count()).select_from(AuditEvent))
+    refused = browser.post(
+        f"/orgs/{team.org.id}/members/add",
+        {
+            "entries": f"{team.viewer.email} later@example.org",
+            "role": "VIEWER",
+            "invite_unknown": "1",
+        },
+        htmx=True,
+    )
+    assert refused.status_code == 409, refused.text
+    assert invitations.list_invitations(team.owner, team.org.id) == []
+    assert mailbox.mails == []
+    assert db.session.scalar(select(func.count()).select_from(AuditEvent)) == before
 
 
 def test_the_add_form_invites_without_javascript_too(browser_for, team, mailbox):

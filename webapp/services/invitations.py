@@ -46,7 +46,14 @@ from webapp.services.errors import (
     Unverified,
     WrongInvitee,
 )
-from webapp.services.members import counter_deltas, ids_in
+from webapp.services.members import (
+    account_after,
+    check_flag,
+    check_user_ids,
+    counter_deltas,
+    ids_in,
+    insert_members,
+)
 from webapp.services.organizations import Account, apply_counter_deltas, joins_after
 from webapp.services.permissions import Action, require, require_for_targets
 from webapp.services.transactions import lock_rows, write_transaction
@@ -183,38 +190,96 @@ def invite(
     TooManyAttempts past the organization's mail limit; nothing changes then. A fixed number
     of statements, whatever the number of addresses.
     """
-    from webapp.auth import MAIL_PER_ORG  # with the other attempt limits
-
     wanted = parse_emails(emails)
-    if not isinstance(role, Role):
-        raise InvalidInput.field("role", "must be one of " + ", ".join(r.name for r in Role))
+    role = _check_role(role)
     now = utcnow()
     with write_transaction():
         org, me = require(actor, org_id, Action.MANAGE_MEMBERS, lock=True)
         require_for_targets(me, new_role=role, target_roles=())
-        expire_invitations(org_id, now)
-        taken = db.session.execute(
-            select(User.email)
-            .join(Membership, Membership.user_id == User.id)
-            .where(Membership.organization_id == org_id, User.email.in_(wanted))
-            .union_all(
-                select(InvitationRow.email).where(
-                    InvitationRow.organization_id == org_id,
-                    InvitationRow.status == InvitationStatus.PENDING,
-                    InvitationRow.email.in_(wanted),
-                )
-            )
-        ).scalars()
-        conflicts = sorted(set(taken))
-        if conflicts:
-            message = f"These addresses are already members or already invited: {_some(conflicts)}"
-            raise AlreadyInvited(message, emails=conflicts, errors=[FieldError("emails", message)])
-        MAIL_PER_ORG.take(str(org_id), cost=len(wanted))
-        made, tokens = insert_invitations(
-            org, actor, [(email, role) for email in wanted], now, via=via
-        )
+        made, tokens = _invite_in(org, actor, wanted, role, now, via=via)
     sent = _mail_invitations(org.organization_name, actor, made, tokens, now)
     return Invited([_view(r, now) for r in sent])
+
+
+def add_and_invite(
+    actor: User,
+    org_id: int,
+    user_ids: Iterable[int],
+    emails: Iterable[object],
+    role: Role = Role.VIEWER,
+    *,
+    is_active: bool = True,
+    via: Via,
+) -> tuple[Account, Invited]:
+    """Add the users ``user_ids`` and invite the addresses ``emails`` (which have no account)
+    with one role, all or none, as one change set; then mail the invitations.
+
+    The members page's add of a mix of accounts and unknown addresses: one request, so one
+    change set, which one Undo takes back whole. ``is_active`` is for the members added (an
+    invitation always makes an active member). The checks and errors of ``add_members`` and
+    ``invite``; a fixed number of statements.
+    """
+    listed = list(user_ids)
+    ids = check_user_ids(listed) if listed else []
+    wanted = parse_emails(emails)
+    role, is_active = _check_role(role), check_flag(is_active)
+    now = utcnow()
+    with write_transaction():
+        org, me = require(actor, org_id, Action.MANAGE_MEMBERS, lock=True)
+        require_for_targets(me, new_role=role, target_roles=())
+        change_id = audit.new_change_id()
+        made, tokens = _invite_in(org, actor, wanted, role, now, via=via, change_id=change_id)
+        deltas: dict[str, int] = {}
+        if ids:
+            deltas, now, _ = insert_members(
+                org, actor, ids, role, is_active, via=via, change_id=change_id
+            )
+    account = account_after(org, me, deltas, now, change_id=change_id)
+    sent = _mail_invitations(org.organization_name, actor, made, tokens, now)
+    return account, Invited([_view(r, now) for r in sent])
+
+
+def _check_role(role: object) -> Role:
+    if not isinstance(role, Role):
+        raise InvalidInput.field("role", "must be one of " + ", ".join(r.name for r in Role))
+    return role
+
+
+def _invite_in(
+    org: Organization,
+    actor: User,
+    wanted: Sequence[str],
+    role: Role,
+    now: datetime,
+    *,
+    via: Via,
+    change_id: str | None = None,
+) -> tuple[list[Any], dict[str, str]]:
+    """Invite ``wanted`` inside the caller's write transaction, after its permission checks:
+    AlreadyInvited for members and pending invitations, then the mail limit, then the rows."""
+    from webapp.auth import MAIL_PER_ORG  # with the other attempt limits
+
+    expire_invitations(org.id, now)
+    taken = db.session.execute(
+        select(User.email)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.organization_id == org.id, User.email.in_(wanted))
+        .union_all(
+            select(InvitationRow.email).where(
+                InvitationRow.organization_id == org.id,
+                InvitationRow.status == InvitationStatus.PENDING,
+                InvitationRow.email.in_(wanted),
+            )
+        )
+    ).scalars()
+    conflicts = sorted(set(taken))
+    if conflicts:
+        message = f"These addresses are already members or already invited: {_some(conflicts)}"
+        raise AlreadyInvited(message, emails=conflicts, errors=[FieldError("emails", message)])
+    MAIL_PER_ORG.take(str(org.id), cost=len(wanted))
+    return insert_invitations(
+        org, actor, [(email, role) for email in wanted], now, via=via, change_id=change_id
+    )
 
 
 def insert_invitations(

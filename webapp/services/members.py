@@ -107,7 +107,7 @@ def check_role(role: object, field: str = "role") -> Role:
     return role
 
 
-def _check_flag(value: object) -> bool:
+def check_flag(value: object) -> bool:
     if not isinstance(value, bool):
         raise InvalidInput.field("is_active", "must be true or false")
     return value
@@ -202,61 +202,76 @@ def add_members(
     organization), and changes nothing then.
     """
     ids = check_user_ids(user_ids)
-    role, is_active = check_role(role), _check_flag(is_active)
+    role, is_active = check_role(role), check_flag(is_active)
     with write_transaction():
         org, me = require(actor, org_id, Action.MANAGE_MEMBERS, lock=True)
         require_for_targets(me, new_role=role, target_roles=())
-        # One statement: which ids are users, and which of those are members already.
-        users = db.session.execute(
-            select(User.id, User.email, User.name, Membership.user_id.label("member"))
-            .outerjoin(
-                Membership,
-                and_(Membership.user_id == User.id, Membership.organization_id == org_id),
-            )
-            .where(ids_in(User.id, ids), User.email_verified_at.is_not(None))
-            .order_by(User.id)  # the events in id order on every database
-        ).all()
-        # An unverified account is answered as an unknown id: ids cannot be mapped by trying.
-        unknown = set(ids) - {u.id for u in users}
-        if unknown:
-            raise UnknownUsers(user_ids=unknown)
-        existing = [u.id for u in users if u.member is not None]
-        if existing:
-            raise AlreadyMembers(user_ids=existing)
-        now = utcnow()
-        db.session.execute(
-            insert(Membership.__table__),  # plain executemany: no per-row ORM work
-            [
-                {
-                    "organization_id": org_id,
-                    "user_id": u.id,
-                    "role": role,
-                    "is_active": is_active,
-                    "created_at": now,
-                    "updated_at": now,
-                    "sort_email": u.email,
-                    "sort_name": name_sort_key(u.name),
-                }
-                for u in users
-            ],
-        )
-        deltas = counter_deltas([], [(role, is_active)] * len(users))
-        apply_counter_deltas(
-            org, deltas, now, joins_after(org.joins_by_day, now, joined=len(users))
-        )
-        change_id = audit.record(
-            "member.add",
-            actor=actor,
-            via=via,
-            org=org,
-            targets=[
-                audit.TargetChange(
-                    u.id, u.email, new_role=role, new_active=is_active, joined_at=now
-                )
-                for u in users
-            ],
-        )
+        deltas, now, change_id = insert_members(org, actor, ids, role, is_active, via=via)
     return account_after(org, me, deltas, now, change_id=change_id)
+
+
+def insert_members(
+    org: Organization,
+    actor: User,
+    ids: Sequence[int],
+    role: Role,
+    is_active: bool,
+    *,
+    via: Via,
+    change_id: str | None = None,
+) -> tuple[dict[str, int], datetime, str]:
+    """Add the users ``ids`` to ``org`` and audit it, inside the caller's write transaction and
+    after its checks: the counter deltas, the time and the change set's id (``change_id`` joins
+    the events to a larger change set). Raises UnknownUsers or AlreadyMembers. Three statements
+    and the audit, whatever the number of ids."""
+    # One statement: which ids are users, and which of those are members already.
+    users = db.session.execute(
+        select(User.id, User.email, User.name, Membership.user_id.label("member"))
+        .outerjoin(
+            Membership,
+            and_(Membership.user_id == User.id, Membership.organization_id == org.id),
+        )
+        .where(ids_in(User.id, ids), User.email_verified_at.is_not(None))
+        .order_by(User.id)  # the events in id order on every database
+    ).all()
+    # An unverified account is answered as an unknown id: ids cannot be mapped by trying.
+    unknown = set(ids) - {u.id for u in users}
+    if unknown:
+        raise UnknownUsers(user_ids=unknown)
+    existing = [u.id for u in users if u.member is not None]
+    if existing:
+        raise AlreadyMembers(user_ids=existing)
+    now = utcnow()
+    db.session.execute(
+        insert(Membership.__table__),  # plain executemany: no per-row ORM work
+        [
+            {
+                "organization_id": org.id,
+                "user_id": u.id,
+                "role": role,
+                "is_active": is_active,
+                "created_at": now,
+                "updated_at": now,
+                "sort_email": u.email,
+                "sort_name": name_sort_key(u.name),
+            }
+            for u in users
+        ],
+    )
+    deltas = counter_deltas([], [(role, is_active)] * len(users))
+    apply_counter_deltas(org, deltas, now, joins_after(org.joins_by_day, now, joined=len(users)))
+    change_id = audit.record(
+        "member.add",
+        actor=actor,
+        via=via,
+        org=org,
+        targets=[
+            audit.TargetChange(u.id, u.email, new_role=role, new_active=is_active, joined_at=now)
+            for u in users
+        ],
+        change_id=change_id,
+    )
+    return deltas, now, change_id
 
 
 def update_members(
@@ -277,7 +292,7 @@ def update_members(
         raise InvalidInput.field("role", "give a role, is_active, or both")
     ids = check_user_ids(user_ids)
     role = None if role is None else check_role(role)
-    is_active = None if is_active is None else _check_flag(is_active)
+    is_active = None if is_active is None else check_flag(is_active)
     with write_transaction():
         org, me = require(actor, org_id, Action.MANAGE_MEMBERS, lock=True)
         states = _member_states(org_id, ids)

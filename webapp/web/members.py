@@ -433,11 +433,19 @@ def add(org_id: int) -> Response:
         given = _changes(request.form, ("role",))
         if form.suspended.data:
             given["is_active"] = "false"
-        if unknown:
-            role = _role(given.get("role")) or inputs.service_default(invitations.invite, "role")
-            made = invitations.invite(me(), org_id, unknown, role, via=Via.WEB)
         account = None
-        if ids:
+        if unknown:
+            # One request, one change set: the additions and the invitations, all or none.
+            role = _role(given.get("role")) or inputs.service_default(invitations.invite, "role")
+            flags = {}
+            if ids:
+                body = inputs.parse(inputs.AddMembers, {"user_ids": ids, **given})
+                flags = {k: v for k, v in body.given().items() if k == "is_active"}
+            account, made = invitations.add_and_invite(
+                me(), org_id, ids, unknown, role, via=Via.WEB, **flags
+            )
+            added = len(ids)
+        elif ids:
             body = inputs.parse(inputs.AddMembers, {"user_ids": ids, **given})
             account = members.add_members(me(), org_id, body.user_ids, via=Via.WEB, **body.given())
             added = len(body.user_ids)
@@ -447,8 +455,6 @@ def add(org_id: int) -> Response:
     except DomainError as error:
         status = attach_to_form(form, error)
         form.refused_ids = error.user_ids  # type: ignore[attr-defined]
-        if made is not None:  # the invitations went out; the additions did not
-            flash(invited_message(made), "warning" if made.mail_failures else "success")
     else:
         said = []
         if added:
