@@ -697,3 +697,24 @@ class ActivityQuery(BaseModel):
                 "dates", "must not be before the first day", {"field": "until"}
             )
         return self
+
+
+# -- service tokens (DESIGN §10) ----------------------------------------------------------------
+
+
+class CreateServiceToken(_Body):
+    """The body of ``POST .../service-tokens``. Only the shape is checked here (strings); the
+    values (name 1-100 characters, scope, a future expiry) are the service's rules, answered
+    with 422 and the field."""
+
+    name: str = Field(description="1-100 characters.", examples=["CI sync"])
+    scope: str = Field(
+        description="read: GET only; write: also members below OWNER; scim: only /scim/v2.",
+        json_schema_extra={"enum": ["read", "write", "scim"]},
+    )
+    expires_at: str | None = Field(
+        default=None,
+        description="ISO 8601, in the future; a date alone is its midnight UTC, a time without "
+        "a zone is UTC. Absent or null: never expires.",
+        json_schema_extra={"format": "date-time"},
+    )
