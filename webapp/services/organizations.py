@@ -28,11 +28,11 @@ from webapp.models.tables import ACTIVE_OWNER_ROW, ORG_NAME_MAX
 from webapp.services import audit
 from webapp.services.errors import Forbidden, LastOwner
 from webapp.services.permissions import (
-    NOT_A_PERSON,
     Action,
     Actor,
     ServicePrincipal,
     allowed_actions,
+    refuse_token,
     require,
     require_reading,
     roles_allowed_to,
@@ -98,7 +98,7 @@ def create_organization(actor: Actor, name: str, *, via: Via) -> Account:
     not be an owner). Raises InvalidInput for a bad name.
     """
     if isinstance(actor, ServicePrincipal):
-        raise Forbidden(NOT_A_PERSON, code="not_a_person")
+        refuse_token(actor)
     name = organization_name(name)
     with write_transaction():
         now = utcnow()

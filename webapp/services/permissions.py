@@ -127,6 +127,14 @@ TOKEN_REFUSALS: dict[ServiceTokenScope, str] = {
 NOT_A_PERSON = "A service token is not a person: only a signed-in user or a personal token may."
 
 
+def refuse_token(principal: ServicePrincipal) -> None:
+    """Forbidden, for what only a person may do (create an organization): a scim token hears
+    that it belongs on /scim/v2."""
+    if principal.scope is ServiceTokenScope.SCIM:
+        raise Forbidden(TOKEN_REFUSALS[principal.scope], code="token_scope")
+    raise Forbidden(NOT_A_PERSON, code="not_a_person")
+
+
 def _require_token(
     principal: ServicePrincipal, org_id: int, action: Action, *, lock: bool
 ) -> tuple[Organization, Membership]:
