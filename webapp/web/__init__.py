@@ -45,6 +45,7 @@ def init_app(app: Flask) -> None:
         invitations,
         members,
         orgs,
+        service_tokens,
         tokens,
     )
 
