@@ -40,7 +40,7 @@ from pydantic_core import PydanticCustomError
 from werkzeug.routing import BaseConverter
 
 from webapp.models import Role
-from webapp.models.tables import EMAIL_MAX, ORG_NAME_MAX, ORGANIZATION_ACTIONS
+from webapp.models.tables import EMAIL_MAX, ORG_NAME_MAX, ORGANIZATION_ACTIONS, TOKEN_NAME_MAX
 from webapp.patterns import (
     EMAIL_PATTERN,
     EMAILS_TEXT_PATTERN,
@@ -707,7 +707,11 @@ class CreateServiceToken(_Body):
     values (name 1-100 characters, scope, a future expiry) are the service's rules, answered
     with 422 and the field."""
 
-    name: str = Field(description="1-100 characters.", examples=["CI sync"])
+    name: str = Field(
+        description="1 to 100 characters after trimming, no control characters.",
+        examples=["CI sync"],
+        json_schema_extra={"pattern": trimmed_text_pattern(TOKEN_NAME_MAX)},
+    )
     scope: str = Field(
         description="read: GET only; write: also members below OWNER; scim: only /scim/v2.",
         json_schema_extra={"enum": ["read", "write", "scim"]},
@@ -716,5 +720,5 @@ class CreateServiceToken(_Body):
         default=None,
         description="ISO 8601, in the future; a date alone is its midnight UTC, a time without "
         "a zone is UTC. Absent or null: never expires.",
-        json_schema_extra={"format": "date-time"},
+        examples=["2027-06-30T00:00:00Z"],
     )
