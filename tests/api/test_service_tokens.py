@@ -45,12 +45,14 @@ def test_create_shows_the_token_once_then_list_and_revoke(acme, app):
     )
     assert made["token"].startswith("rss_") and made["last_used_at"] is None
     listed = owner.get(_tokens(world.org.id)).get_json()
-    assert [t.keys() for t in listed] == [TOKEN_KEYS]
+    assert [t.keys() for t in listed] == [TOKEN_KEYS | {"revoked_at", "created_by"}]
+    assert (listed[0]["revoked_at"], listed[0]["created_by"]) == (None, world.owner.email)
     assert made["token"] not in str(listed)
     token = ApiClient(app.test_client(), made["token"])
     assert token.get(f"/api/organizations/{world.org.id}").status_code == 200
     assert owner.get(_tokens(world.org.id)).get_json()[0]["last_used_at"] is not None
     assert owner.delete(f"{_tokens(world.org.id)}/{made['id']}").status_code == 204
+    assert owner.get(_tokens(world.org.id)).get_json()[0]["revoked_at"] is not None
     assert token.get(f"/api/organizations/{world.org.id}").status_code == 401
 
 

@@ -29,7 +29,7 @@ from webapp.services.events import EventPage
 from webapp.services.invitations import Invitation
 from webapp.services.member_list import MemberPage
 from webapp.services.organizations import Account, Metric
-from webapp.services.service_tokens import CreatedServiceToken, ServiceTokenInfo
+from webapp.services.service_tokens import CreatedServiceToken, ListedServiceToken
 
 REF = "#/components/schemas/{model}"
 PROBLEM = "application/problem+json"
@@ -261,7 +261,10 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "ServiceTokenList",
         errors=(403, 404),
         tag="Service tokens",
-        description="Newest first, revoked ones included; never the token. OWNER or ADMIN.",
+        description=(
+            "Newest first, revoked ones included (`revoked_at`), with who made each "
+            "(`created_by`, their address as it was); never the token. OWNER or ADMIN."
+        ),
     ),
     ("api.revoke_service_token", "DELETE"): Operation(
         "Revoke a service token",
@@ -479,7 +482,7 @@ def _component_schemas() -> dict[str, Any]:
         (EventPage, "serialization"),
         (Reverted, "serialization"),
         (CreatedServiceToken, "serialization"),
-        (ServiceTokenInfo, "serialization"),
+        (ListedServiceToken, "serialization"),
         (schemas.LeftOrganization, "serialization"),
         (schemas.Problem, "serialization"),
     ]
@@ -497,7 +500,7 @@ def _component_schemas() -> dict[str, Any]:
     }
     components["ServiceTokenList"] = {
         "type": "array",
-        "items": {"$ref": REF.format(model="ServiceTokenInfo")},
+        "items": {"$ref": REF.format(model="ListedServiceToken")},
     }
     components["MembersCsv"] = {
         "type": "string",

@@ -334,7 +334,7 @@ def create_service_token(organization_id: int) -> Response:
 @bp.get(f"/organizations/{ORG}/service-tokens")
 def list_service_tokens(organization_id: int) -> Response:
     found = service_tokens.list_service_tokens(actor(), organization_id)
-    return respond(list[service_tokens.ServiceTokenInfo], found)
+    return respond(list[service_tokens.ListedServiceToken], found)
 
 
 @bp.delete(f"/organizations/{ORG}/service-tokens/<id:token_id>")

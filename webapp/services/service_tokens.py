@@ -69,10 +69,12 @@ class CreatedServiceToken(ServiceTokenInfo):
 
 @dataclass(frozen=True)
 class ListedServiceToken(ServiceTokenInfo):
-    """A row of the settings page: revoked ones are listed too, and who made it."""
+    """A token in the list: revoked ones are listed too, and who made it (as they were)."""
 
     revoked_at: datetime | None = None
-    created_by: str | None = None
+    created_by: Annotated[
+        str | None, Field(description="The address of whoever made it, as it was then.")
+    ] = None
 
 
 def _invalid(field: str, message: str) -> InvalidServiceToken:
