@@ -625,7 +625,9 @@ class EventQuery(BaseModel):
         description="A page's next_cursor, for the events just older than that page's.",
     )
     actor: FilterText | None = Field(
-        default=None, description="Only events by the user with this email address (any case)."
+        default=None,
+        description="Only events by the user with this email address, or by the service token "
+        "`token NAME` (any case).",
     )
     user_id: Annotated[int, Field(ge=1, le=values.ID_MAX)] | None = Field(
         default=None, description="Only events about this member."

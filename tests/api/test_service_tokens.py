@@ -235,6 +235,8 @@ def test_events_show_the_token_as_actor(acme, app):
         None,
         "member.update",
     )
+    by_token = owner.get(org + "/events?actor=TOKEN%20hr%20SYNC").get_json()["items"]
+    assert [e["id"] for e in by_token] == [latest["id"]]
     created = owner.get(org + "/events?action=service_token.create").get_json()["items"]
     assert created and created[0]["actor"] == world.owner.email
 
