@@ -21,6 +21,7 @@ DESIGN_TABLE: dict[Action, set[Role]] = {
     Action.MANAGE_OWNERS: {OW},
     Action.VIEW_AUDIT: {OW, AD},
     Action.LEAVE: {OW, AD, CO, AC, VI},
+    Action.MANAGE_TOKENS: {OW, AD},  # DESIGN §10: service tokens
 }
 # What a suspended member may still do.
 DESIGN_SUSPENDED = {Action.VIEW_ROLE, Action.LEAVE}

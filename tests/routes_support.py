@@ -25,7 +25,16 @@ from sqlalchemy import select
 from werkzeug.routing import Rule
 
 from webapp.extensions import db
-from webapp.models import ApiToken, Base, Invitation, Membership, Organization, Role, User
+from webapp.models import (
+    ApiToken,
+    Base,
+    Invitation,
+    Membership,
+    Organization,
+    Role,
+    ServiceToken,
+    User,
+)
 from webapp.services import users
 from webapp.services.permissions import Action
 
@@ -40,6 +49,7 @@ ORG_ARGUMENTS = frozenset({"org_id", "organization_id"})
 NEW_NAME = "Renamed By Matrix"
 NEW_ORG_NAME = "Made By Matrix"
 TOKEN_NAME = "matrix token"
+SERVICE_TOKEN_NAME = "matrix service token"
 SIGNUP_EMAIL = "newly.signed.up@example.com"
 
 
@@ -206,6 +216,23 @@ def token_revoked(refs: Mapping[str, Any], actor_id: int | None) -> bool:
     return token is not None and token.revoked_at is not None
 
 
+def service_token_created(refs: Mapping[str, Any], actor_id: int | None) -> bool:
+    return (
+        db.session.scalar(
+            select(ServiceToken.id).where(
+                ServiceToken.organization_id == refs["org"],
+                ServiceToken.name == SERVICE_TOKEN_NAME,
+            )
+        )
+        is not None
+    )
+
+
+def service_token_revoked(refs: Mapping[str, Any], actor_id: int | None) -> bool:
+    token = db.session.get(ServiceToken, refs["service_token"], populate_existing=True)
+    return token is not None and token.revoked_at is not None
+
+
 def signed_out(refs: Mapping[str, Any], actor_id: int | None) -> bool:
     """Sign-out ends every session of the user: the session token changed."""
     current = db.session.scalar(select(User.session_token).where(User.id == actor_id))
@@ -342,6 +369,7 @@ class Route:
 VIEW, VIEW_ROLE, VIEW_SUMMARY = Action.VIEW, Action.VIEW_ROLE, Action.VIEW_SUMMARY
 RENAME, DELETE, LEAVE, VIEW_AUDIT = Action.RENAME, Action.DELETE, Action.LEAVE, Action.VIEW_AUDIT
 MANAGE, MANAGE_OWNERS = Action.MANAGE_MEMBERS, Action.MANAGE_OWNERS
+MANAGE_TOKENS = Action.MANAGE_TOKENS
 R = Route
 
 ROUTES: list[Route] = [
@@ -821,6 +849,41 @@ ROUTES: list[Route] = [
         signed_in_ok=302,
         effect=joined_by_invitation,
     ),
+    # -- service tokens (DESIGN §10) -----------------------------------------------------
+    R("api.list_service_tokens", "GET", org(MANAGE_TOKENS), 200),
+    R(
+        "api.create_service_token",
+        "POST",
+        org(MANAGE_TOKENS),
+        201,
+        json={"name": SERVICE_TOKEN_NAME, "scope": "read"},
+        effect=service_token_created,
+    ),
+    R(
+        "api.revoke_service_token",
+        "DELETE",
+        org(MANAGE_TOKENS),
+        204,
+        params={"token_id": Ref("service_token")},
+        effect=service_token_revoked,
+    ),
+    R("web.service_tokens_page", "GET", org(MANAGE_TOKENS), 200),
+    R(
+        "web.create_service_token",
+        "POST",
+        org(MANAGE_TOKENS),
+        200,  # the token is shown in this answer, once: no redirect
+        form={"name": SERVICE_TOKEN_NAME, "scope": "write"},
+        effect=service_token_created,
+    ),
+    R(
+        "web.revoke_service_token",
+        "POST",
+        org(MANAGE_TOKENS),
+        302,
+        params={"token_id": Ref("service_token")},
+        effect=service_token_revoked,
+    ),
     # -- password reset and my account (DESIGN §8) ----------------------------------------
     # Anyone may ask for a link (the answer never says whether the address has an account) and
     # use one: the link, mailed to the address, is the proof. Using it signs the browser in as
@@ -974,7 +1037,7 @@ def session_caller(app: Flask, user: User | None) -> Caller:
 # -- snapshots --------------------------------------------------------------------------------
 
 # Using a token updates its last_used_at by design; nothing else may change.
-IGNORED_COLUMNS = frozenset({("api_tokens", "last_used_at")})
+IGNORED_COLUMNS = frozenset({("api_tokens", "last_used_at"), ("service_tokens", "last_used_at")})
 
 Snapshot = dict[str, list[tuple[Any, ...]]]
 

@@ -9,7 +9,14 @@ route) and DESIGN §3-§5, transcribed below, not read from the code under test:
 - a member without the permission: 403; a suspended member: 403 except what a suspension allows
   (asking for one's role, leaving);
 - the API twice, with a Bearer token and with the session cookie + ``X-CSRFToken``; and the
-  session cookie without the header on every state-changing API request: 400 ``csrf_failed``.
+  session cookie without the header on every state-changing API request: 400 ``csrf_failed``;
+- service tokens (DESIGN §10), as Bearer on the API and sent along to the dashboard (which
+  ignores them: an anonymous visitor): a read, a write and a scim token of the organization
+  and a write token of another organization. Another organization's token gets 404 for every
+  route of the organization, as a stranger; read: GET only; write: also members below OWNER,
+  never the organization itself, an owner, a role of its own or tokens; scim: 403 everywhere
+  on /api. Of the routes not about one organization, listing gives the token's own
+  organization (scim: 403), creating one is refused (403).
 
 HEAD is asked of every GET route: the same status, and never a change (the state-changing
 ``GET .../leave`` included). A refused request changes no row: every table is compared before
@@ -31,7 +38,7 @@ from sqlalchemy import select, update
 
 from webapp.extensions import db
 from webapp.models import Invitation, Role, User, Via
-from webapp.services import invitations, members, organizations, tokens, users
+from webapp.services import invitations, members, organizations, service_tokens, tokens, users
 from webapp.services.permissions import Action
 
 from .conftest import PASSWORD
@@ -39,6 +46,7 @@ from .design import DESIGN_SUSPENDED, DESIGN_TABLE
 from .routes_support import (
     INVITATION_TOKEN,
     ROUTES,
+    SAFE_METHODS,
     Caller,
     Kind,
     Route,
@@ -57,8 +65,12 @@ class Actor:
     active: bool = True
     signed_in: bool = True
     last_owner: bool = False  # the only active owner of an organization (not the one under test)
+    scope: str | None = None  # a service token of this scope, not a person
+    own_org: bool = True  # the service token is of the organization under test
 
     def may(self) -> set[Action]:
+        if self.scope is not None:
+            return set(TOKEN_MAY[self.scope]) if self.own_org else set()
         if self.role is None:
             return set()
         return {
@@ -78,7 +90,18 @@ ACTORS = [
     Actor("other_owner", last_owner=True),  # the only owner of another organization
     *(Actor(role.name.lower(), role) for role in Role),
     Actor("suspended_admin", Role.ADMIN, active=False),
+    Actor("read_token", signed_in=False, scope="read"),
+    Actor("write_token", signed_in=False, scope="write"),
+    Actor("scim_token", signed_in=False, scope="scim"),
+    Actor("foreign_write_token", signed_in=False, scope="write", own_org=False),
 ]
+# DESIGN §10, transcribed: what a service token of the organization may do on /api.
+_READS = {Action.VIEW, Action.VIEW_SUMMARY, Action.VIEW_AUDIT}
+TOKEN_MAY: dict[str, set[Action]] = {
+    "read": _READS,
+    "write": _READS | {Action.MANAGE_MEMBERS},
+    "scim": set(),
+}
 
 
 class Transport(enum.Enum):
@@ -91,9 +114,11 @@ class Transport(enum.Enum):
         return self.value
 
 
-def transports(route: Route) -> list[Transport]:
+def transports(route: Route, actor: Actor | None = None) -> list[Transport]:
     if not route.api:
         return [Transport.WEB]
+    if actor is not None and actor.scope is not None:
+        return [Transport.BEARER]  # a service token has no session
     found = [Transport.BEARER, Transport.COOKIE]
     if route.needs_csrf:
         found.append(Transport.COOKIE_NO_CSRF)
@@ -110,6 +135,8 @@ class Outcome:
 def outcome(route: Route, transport: Transport, actor: Actor) -> Outcome:
     """What DESIGN says this actor gets from this route."""
     access = route.access
+    if actor.scope is not None:
+        return token_outcome(route, actor)
     if access.kind is Kind.PUBLIC:
         if actor.signed_in and route.signed_in_ok is not None:
             return Outcome(route.signed_in_ok)
@@ -133,13 +160,29 @@ def outcome(route: Route, transport: Transport, actor: Actor) -> Outcome:
     return Outcome(route.ok, route.effect is not None) if allowed else Outcome(403)
 
 
+def token_outcome(route: Route, actor: Actor) -> Outcome:
+    """What DESIGN §10 says a service token gets: the dashboard ignores it (anonymous)."""
+    access = route.access
+    if access.kind is Kind.PUBLIC:
+        return Outcome(route.ok, route.effect is not None)
+    if not route.api:
+        return Outcome(302)
+    if access.kind is Kind.SIGNED_IN:  # listing: its own organization; creating: a person's
+        readable = route.method in SAFE_METHODS and actor.scope != "scim"
+        return Outcome(route.ok) if readable else Outcome(403)
+    if access.kind is Kind.NOBODY or not actor.own_org:
+        return Outcome(404)
+    allowed = bool(access.actions & actor.may()) and not access.owner_target
+    return Outcome(route.ok, route.effect is not None) if allowed else Outcome(403)
+
+
 # Every entry, and HEAD of every GET entry.
 ALL_ROUTES = [*ROUTES, *(route.head() for route in ROUTES if route.method == "GET")]
 CASES = [
     (route, transport, actor)
     for route in ALL_ROUTES
-    for transport in transports(route)
     for actor in ACTORS
+    for transport in transports(route, actor)
 ]
 CHANGING = [case for case in CASES if outcome(*case).changes]
 # The cases that must change nothing, by endpoint: one world for each endpoint.
@@ -194,6 +237,7 @@ class World:
     invitations: dict[str, int]
     change_sets: dict[str, str]
     tokens: dict[str, tuple[int, str]] = field(default_factory=dict)
+    service_token_id: int = 0  # the organization's token that the revoke route revokes
     callers: dict[tuple[Actor, str], Caller] = field(default_factory=dict)
 
     @classmethod
@@ -244,8 +288,27 @@ class World:
             .where(Invitation.id == pending["invitation"])
             .values(token_hash=invitations.hash_token(INVITATION_TOKEN))
         )
+        revoked = service_tokens.create_service_token(
+            people["owner"], account.id, "to revoke", "read", via=Via.CLI
+        )
         db.session.commit()
-        return cls(app, people, account.id, account.organization_name, pending, change_sets)
+        world = cls(app, people, account.id, account.organization_name, pending, change_sets)
+        world.service_token_id = revoked.id
+        return world
+
+    def service_token(self, actor: Actor) -> str:
+        """The text of the actor's service token, made on first use (of another organization
+        for ``own_org=False``)."""
+        if actor.name not in self.tokens:
+            owner = self.people["owner" if actor.own_org else "other_owner"]
+            org_id = (
+                self.org_id if actor.own_org else organizations.list_my_organizations(owner)[0].id
+            )
+            made = service_tokens.create_service_token(
+                owner, org_id, actor.name, str(actor.scope), via=Via.CLI
+            )
+            self.tokens[actor.name] = made.id, made.token
+        return self.tokens[actor.name][1]
 
     def token(self, name: str) -> tuple[int, str]:
         """The user's API token (id, text), made on first use."""
@@ -274,6 +337,7 @@ class World:
         if "reset_token" in route.ref_names:  # the stranger's link, as the mail would carry it
             refs["reset_token"] = users.password_reset_token(self.people["stranger"])
         refs.update(self.change_sets)
+        refs["service_token"] = self.service_token_id
         for name in REVERTED:
             refs[name] = self.people[name].id
         for key, invitation_id in self.invitations.items():
@@ -292,6 +356,10 @@ class World:
 
         Anonymous callers are never kept: signing in through the login form would change them.
         """
+        if actor.scope is not None:  # never kept: the dashboard's sign-in form would change it
+            caller = session_caller(self.app, None)
+            caller.bearer = self.service_token(actor)
+            return caller
         kind = "bearer" if transport is Transport.BEARER else "session"
         if not actor.signed_in or (actor, kind) not in self.callers:
             if kind == "bearer":

@@ -30,7 +30,7 @@ from sqlalchemy import update
 
 from webapp.extensions import db
 from webapp.models import Invitation, Role, User, Via
-from webapp.services import invitations, members, organizations, tokens, users
+from webapp.services import invitations, members, organizations, service_tokens, tokens, users
 from webapp.services.member_list import SORT_KEYS
 
 from .conftest import PASSWORD
@@ -75,6 +75,8 @@ class Side:
     people: dict[str, User] = field(default_factory=dict)
     token_id: int = 0
     token_text: str = ""
+    service_token_id: int = 0  # a write service token of the organization
+    service_token_text: str = ""
     invitation_id: int = 0
     change_id: str = ""  # the change set that removed "removed"
 
@@ -105,6 +107,10 @@ class Side:
         return f"{self.title} token"
 
     @property
+    def service_token_name(self) -> str:
+        return f"{self.title} service token"
+
+    @property
     def owner(self) -> User:
         return self.people["owner"]
 
@@ -117,6 +123,7 @@ class Side:
             self.org_name,
             self.old_name,  # in the activity log's rename
             self.token_name,
+            self.service_token_name,
             *(u.name for u in self.current()),
             *(u.email for u in self.people.values()),  # the removed ones in the activity log
             *self.invitees,
@@ -152,6 +159,10 @@ def build_pair() -> Pair:
         owner = side.owner
         token, side.token_text = tokens.create_token(owner, side.token_name, via=Via.CLI)
         side.token_id = token.id
+        made = service_tokens.create_service_token(
+            owner, side.org_id, side.service_token_name, "write", via=Via.CLI
+        )
+        side.service_token_id, side.service_token_text = made.id, made.token
         for key, role, active in PEOPLE[1:]:
             members.add_members(
                 owner, side.org_id, [side.people[key].id], role=role, is_active=active, via=Via.CLI
@@ -372,6 +383,8 @@ EXPECTED_A: dict[str, Callable[[Side], list[str]]] = {
     "api.list_members": lambda side: [u.email for u in side.current()],
     "api.export_members": lambda side: [u.email for u in side.current()],
     "api.list_events": lambda side: [side.people["removed"].email],
+    "api.list_service_tokens": lambda side: [side.service_token_name],
+    "web.service_tokens_page": lambda side: [side.service_token_name],
 }
 
 
@@ -458,15 +471,19 @@ def test_owner_of_one_organization_gets_not_found_for_another(app):
         "owner_invitation": b.invitation_id,
         "change": b.change_id,
         "owner_change": b.change_id,
+        "service_token": b.service_token_id,
     }
     session = session_caller(app, pair.a.owner)
     bearer = Caller(app.test_client(), bearer=pair.a.token_text)
+    # A's write service token is A's too: B's routes answer it 404, as to A's owner.
+    service = Caller(app.test_client(), bearer=pair.a.service_token_text)
     before = snapshot()
     wrong = []
     asked = 0
     for route in _org_routes(app):
         path = route_url(app, route, refs)
-        for name, caller in [("session", session), ("bearer", bearer)][: 2 if route.api else 1]:
+        callers = [("session", session), ("bearer", bearer), ("service token", service)]
+        for name, caller in callers[: 3 if route.api else 1]:
             response = caller.send(route, path, refs)
             asked += 1
             text = answer_text(response)

@@ -17,13 +17,14 @@ from limits import RateLimitItem, parse_many
 
 from webapp.extensions import attempts, login_manager
 from webapp.models import User, Via
-from webapp.services import tokens, users
+from webapp.services import service_tokens, tokens, users
 from webapp.services.errors import (
     AuthenticationFailed,
     TooManyAttempts,
     Unverified,
     WrongPassword,
 )
+from webapp.services.permissions import ServicePrincipal
 
 
 @dataclass(frozen=True)
@@ -142,13 +143,18 @@ def bearer_token() -> str | None:
     return value.strip()
 
 
-def user_from_token(token: str) -> User | None:
-    """The token's user; failures count against the client address.
+def user_from_token(token: str) -> User | ServicePrincipal | None:
+    """The token's user, or the principal of an organization's service token (``rss_``);
+    failures count against the client address.
 
     A valid token is never refused by the limit: tokens carry 256 random bits, so the limit is
     there to make guessing noisy and slow, not to lock out the integrations that work.
     """
-    user = tokens.authenticate_token(token) if token else None
+    user: User | ServicePrincipal | None = None
+    if token and service_tokens.is_service_token(token):
+        user = service_tokens.authenticate_service_token(token)
+    elif token:
+        user = tokens.authenticate_token(token)
     if user is None:
         TOKEN_PER_ADDRESS.check(client_address())
         TOKEN_PER_ADDRESS.hit(client_address())

@@ -28,6 +28,7 @@ from webapp.services.errors import (
     Forbidden,
     InvalidInput,
     InvalidLink,
+    InvalidServiceToken,
     InvitationGone,
     NotFound,
     TooManyAttempts,
@@ -36,6 +37,7 @@ from webapp.services.errors import (
 
 # The one table: the first class an error is an instance of decides its status.
 STATUS: list[tuple[type[DomainError], int]] = [
+    (InvalidServiceToken, 422),  # before InvalidInput, whose subclass it is
     (InvalidInput, 400),
     (AuthenticationFailed, 401),
     (Forbidden, 403),

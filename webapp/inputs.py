@@ -40,7 +40,7 @@ from pydantic_core import PydanticCustomError
 from werkzeug.routing import BaseConverter
 
 from webapp.models import Role
-from webapp.models.tables import EMAIL_MAX, ORG_NAME_MAX, ORGANIZATION_ACTIONS
+from webapp.models.tables import EMAIL_MAX, ORG_NAME_MAX, ORGANIZATION_ACTIONS, TOKEN_NAME_MAX
 from webapp.patterns import (
     EMAIL_PATTERN,
     EMAILS_TEXT_PATTERN,
@@ -640,7 +640,9 @@ class EventQuery(BaseModel):
         description="A page's next_cursor, for the events just older than that page's.",
     )
     actor: FilterText | None = Field(
-        default=None, description="Only events by the user with this email address (any case)."
+        default=None,
+        description="Only events by the user with this email address, or by the service token "
+        "`token NAME` (any case).",
     )
     user_id: Annotated[int, Field(ge=1, le=values.ID_MAX)] | None = Field(
         default=None, description="Only events about this member."
@@ -712,3 +714,28 @@ class ActivityQuery(BaseModel):
                 "dates", "must not be before the first day", {"field": "until"}
             )
         return self
+
+
+# -- service tokens (DESIGN §10) ----------------------------------------------------------------
+
+
+class CreateServiceToken(_Body):
+    """The body of ``POST .../service-tokens``. Only the shape is checked here (strings); the
+    values (name 1-100 characters, scope, a future expiry) are the service's rules, answered
+    with 422 and the field."""
+
+    name: str = Field(
+        description="1 to 100 characters after trimming, no control characters.",
+        examples=["CI sync"],
+        json_schema_extra={"pattern": trimmed_text_pattern(TOKEN_NAME_MAX)},
+    )
+    scope: str = Field(
+        description="read: GET only; write: also members below OWNER; scim: only /scim/v2.",
+        json_schema_extra={"enum": ["read", "write", "scim"]},
+    )
+    expires_at: str | None = Field(
+        default=None,
+        description="ISO 8601, in the future; a date alone is its midnight UTC, a time without "
+        "a zone is UTC. Absent or null: never expires.",
+        examples=["2027-06-30T00:00:00Z"],
+    )

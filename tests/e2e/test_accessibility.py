@@ -93,6 +93,18 @@ def _new_token(page: Page) -> None:
     expect(page.locator("#new-token")).to_have_value(re.compile(r"^rst_"))
 
 
+def _new_service_token(page: Page) -> None:
+    page.get_by_label("Name", exact=True).fill("HR sync")
+    page.get_by_label("Scope").select_option("write")
+    page.get_by_role("button", name="Create service token").click()
+    expect(page.locator("#new-service-token")).to_have_value(re.compile(r"^rss_"))
+
+
+def _service_token_error(page: Page) -> None:
+    page.get_by_role("button", name="Create service token").click()
+    expect(page.locator(".field-error").first).to_be_visible()
+
+
 def _failed_sign_in(page: Page) -> None:
     page.get_by_label("Email").fill("nobody@a11y.test")
     page.get_by_label("Password").fill("not the password")
@@ -156,6 +168,7 @@ MEMBERS = "/orgs/{org}/members"
 IMPORT = "/orgs/{org}/members/import"
 INVITATION_TOKEN = "a11y-invitation-link-token-0123456789abcdef"
 INVITATION = f"/invitations/{INVITATION_TOKEN}"
+SERVICE_TOKENS = "/orgs/{org}/settings/tokens"
 CASES = [
     Case("login", {ANONYMOUS: "/login"}),
     Case("login-failed", {ANONYMOUS: "/login"}, _failed_sign_in),
@@ -187,6 +200,9 @@ CASES = [
     Case("verify", {ANONYMOUS: "/verify/a-link-from-a-mail"}),
     Case("outbox", {ANONYMOUS: "/dev/outbox"}),
     Case("tokens-new", {OWNER: "/settings/tokens", VIEWER: "/settings/tokens"}, _new_token),
+    Case("service-tokens", {OWNER: SERVICE_TOKENS}),  # a viewer is refused (403)
+    Case("service-tokens-new", {OWNER: SERVICE_TOKENS}, _new_service_token),
+    Case("service-tokens-error", {OWNER: SERVICE_TOKENS}, _service_token_error),
     # The owner is Umbrella's only owner: the page lists it beside the delete form.
     Case("account", {OWNER: "/settings/account", VIEWER: "/settings/account"}),
     Case("account-error", {VIEWER: "/settings/account"}, _empty_name),

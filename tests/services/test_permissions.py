@@ -8,7 +8,7 @@ import pytest
 
 from webapp import inputs
 from webapp.models import Role, User, Via
-from webapp.services import audit, member_list, members, organizations
+from webapp.services import audit, member_list, members, organizations, service_tokens
 from webapp.services.errors import Forbidden, NotFound
 from webapp.services.permissions import PERMISSIONS, SUSPENDED_ACTIONS, Action
 
@@ -36,6 +36,7 @@ def _perform(action: Action, actor: User, org_id: int, newcomer: User) -> None:
         ),
         Action.VIEW_AUDIT: lambda: audit.list_audit_events(actor, org_id),
         Action.LEAVE: lambda: members.leave_organization(actor, org_id, via=Via.API),
+        Action.MANAGE_TOKENS: lambda: service_tokens.list_service_tokens(actor, org_id),
     }
     calls[action]()
 

@@ -17,7 +17,7 @@ from wtforms import ValidationError
 from webapp.api.problems import not_authenticated
 from webapp.auth import bearer_token, user_from_token
 from webapp.extensions import csrf
-from webapp.models import User
+from webapp.services.permissions import Actor
 
 # Reachable without credentials: the API's own description.
 PUBLIC_ENDPOINTS = frozenset({"api.openapi_document", "api.docs"})
@@ -62,7 +62,8 @@ def _check_csrf() -> None:
             raise CSRFError(error.args[0]) from None
 
 
-def actor() -> User:
-    """The authenticated caller of this request."""
-    user: User = g.api_user
-    return user
+def actor() -> Actor:
+    """The authenticated caller of this request: a user, or an organization's service token
+    (``services.permissions.ServicePrincipal``), which the services tell apart."""
+    caller: Actor = g.api_user
+    return caller

@@ -30,6 +30,7 @@ from webapp.services.invitations import Invitation
 from webapp.services.member_import import IMPORT_BYTES_MAX, IMPORT_ROWS_MAX, ImportResult
 from webapp.services.member_list import MemberPage
 from webapp.services.organizations import Account, Metric
+from webapp.services.service_tokens import CreatedServiceToken, ListedServiceToken
 
 REF = "#/components/schemas/{model}"
 PROBLEM = "application/problem+json"
@@ -243,6 +244,38 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
             "expired invitation; an accepted or revoked one is 409."
         ),
     ),
+    ("api.create_service_token", "POST"): Operation(
+        "Create a service token",
+        201,
+        "CreatedServiceToken",
+        body=inputs.CreateServiceToken,
+        errors=(400, 403, 404, 413, 415, 422),
+        tag="Service tokens",
+        description=(
+            "OWNER or ADMIN (never a token). The answer's `token` is shown this once; it is "
+            "used as `Authorization: Bearer` on this organization's routes only. 422 "
+            "(`invalid_service_token`, `errors`) for an empty or long name, an unknown scope, "
+            "or an `expires_at` that is malformed or not in the future."
+        ),
+    ),
+    ("api.list_service_tokens", "GET"): Operation(
+        "List service tokens",
+        200,
+        "ServiceTokenList",
+        errors=(403, 404),
+        tag="Service tokens",
+        description=(
+            "Newest first, revoked ones included (`revoked_at`), with who made each "
+            "(`created_by`, their address as it was); never the token. OWNER or ADMIN."
+        ),
+    ),
+    ("api.revoke_service_token", "DELETE"): Operation(
+        "Revoke a service token",
+        204,
+        errors=(403, 404),
+        tag="Service tokens",
+        description="It answers 401 from now on. OWNER or ADMIN; 404 for another org's token.",
+    ),
     ("api.transfer_ownership", "POST"): Operation(
         "Transfer ownership",
         200,
@@ -422,6 +455,10 @@ _PATH_PARAMETERS: dict[str, dict[str, Any]] = {
         "description": "The invitation's id.",
         "schema": {"type": "integer", "minimum": 1, "maximum": values.ID_MAX},
     },
+    "token_id": {
+        "description": "The service token's id.",
+        "schema": {"type": "integer", "minimum": 1, "maximum": values.ID_MAX},
+    },
     "user_ids": {
         "description": (
             "Comma-separated user ids, like `23,63,34`. At most "
@@ -498,6 +535,8 @@ def _component_schemas() -> dict[str, Any]:
         (EventPage, "serialization"),
         (Reverted, "serialization"),
         (ImportResult, "serialization"),
+        (CreatedServiceToken, "serialization"),
+        (ListedServiceToken, "serialization"),
         (schemas.LeftOrganization, "serialization"),
         (schemas.Problem, "serialization"),
     ]
@@ -512,6 +551,10 @@ def _component_schemas() -> dict[str, Any]:
     components["InvitationList"] = {
         "type": "array",
         "items": {"$ref": REF.format(model="Invitation")},
+    }
+    components["ServiceTokenList"] = {
+        "type": "array",
+        "items": {"$ref": REF.format(model="ListedServiceToken")},
     }
     components["MembersCsv"] = {
         "type": "string",
@@ -641,6 +684,7 @@ def openapi_json() -> str:
             {"name": "Members", "description": "Bulk member management, all or nothing."},
             {"name": "Invitations", "description": "People brought in by email."},
             {"name": "Events", "description": "The audit trail, for integrations."},
+            {"name": "Service tokens", "description": "An organization's integration tokens."},
         ],
         "paths": {path.removeprefix("/api"): ops for path, ops in sorted(paths.items())},
         "components": {
@@ -651,7 +695,10 @@ def openapi_json() -> str:
                     "type": "http",
                     "scheme": "bearer",
                     "description": "A personal API token (`roster tokens create EMAIL`, or the "
-                    "dashboard's token page). Never needs a CSRF token.",
+                    "dashboard's token page), or an organization's service token (`rss_...`, "
+                    "its settings' Service tokens page): that organization's routes only, 404 "
+                    "on any other; `read` GET only, `write` also members below OWNER, `scim` "
+                    "no /api route (403). Never needs a CSRF token.",
                 },
                 "cookieAuth": {
                     "type": "apiKey",

@@ -35,6 +35,7 @@ from webapp.services import (
     members,
     organizations,
     ownership,
+    service_tokens,
     values,
 )
 from webapp.services.errors import (
@@ -356,3 +357,28 @@ def docs() -> str:
 def list_events(organization_id: int) -> Response:
     query = inputs.parse(inputs.EventQuery, request.args.to_dict())
     return respond(events.EventPage, events.list_events(actor(), organization_id, query))
+
+
+# -- service tokens (DESIGN §10) ----------------------------------------------------------------
+
+
+@bp.post(f"/organizations/{ORG}/service-tokens")
+def create_service_token(organization_id: int) -> Response:
+    """The answer carries the token's text, the only time it is shown."""
+    body = json_body(inputs.CreateServiceToken)
+    made = service_tokens.create_service_token(
+        actor(), organization_id, body.name, body.scope, body.expires_at, via=Via.API
+    )
+    return respond(service_tokens.CreatedServiceToken, made, 201)
+
+
+@bp.get(f"/organizations/{ORG}/service-tokens")
+def list_service_tokens(organization_id: int) -> Response:
+    found = service_tokens.list_service_tokens(actor(), organization_id)
+    return respond(list[service_tokens.ListedServiceToken], found)
+
+
+@bp.delete(f"/organizations/{ORG}/service-tokens/<id:token_id>")
+def revoke_service_token(organization_id: int, token_id: int) -> Response:
+    service_tokens.revoke_service_token(actor(), organization_id, token_id, via=Via.API)
+    return no_content()

@@ -9,6 +9,8 @@ from webapp.models.tables import (
     InvitationStatus,
     Membership,
     Organization,
+    ServiceToken,
+    ServiceTokenScope,
     User,
 )
 
@@ -21,6 +23,8 @@ __all__ = [
     "Membership",
     "Organization",
     "Role",
+    "ServiceToken",
+    "ServiceTokenScope",
     "User",
     "Via",
     "utcnow",

@@ -181,6 +181,41 @@ class ApiToken(Base):
     __table_args__ = (Index("ix_api_tokens_user", "user_id", "id"), NEVER_REUSE_IDS)
 
 
+class ServiceTokenScope(enum.StrEnum):
+    """What a service token may do (DESIGN §10): ``read`` GET only, ``write`` also member
+    management below OWNER, ``scim`` only ``/scim/v2``. ``services.permissions`` says the rest."""
+
+    READ = "read"
+    WRITE = "write"
+    SCIM = "scim"
+
+
+class ServiceToken(Base):
+    """An organization's token for an integration (DESIGN §10): it belongs to the organization,
+    not to whoever made it, and dies with the organization. Only its hash is stored."""
+
+    __tablename__ = "service_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("organizations.id", ondelete="CASCADE")
+    )
+    name: Mapped[str] = mapped_column(String(TOKEN_NAME_MAX))
+    scope: Mapped[str] = mapped_column(String(8))
+    # The public part of the token, used to find the row; the secret is only ever hashed.
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Who made it, as they were: no foreign key, the token outlives its creator's account.
+    created_by_id: Mapped[int | None] = mapped_column(BigId)
+    created_by_email: Mapped[str | None] = mapped_column(String(EMAIL_MAX))
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_service_tokens_org", "organization_id", "id"), NEVER_REUSE_IDS)
+
+
 class InvitationStatus(enum.StrEnum):
     """An invitation's state. ``EXPIRED`` is stored once noticed; a ``PENDING`` row past its
     ``expires_at`` is expired already (``services.invitations`` reads it so)."""
@@ -255,6 +290,8 @@ AUDIT_ACTIONS = (
     "invitation.accept",
     "token.create",
     "token.revoke",
+    "service_token.create",
+    "service_token.revoke",
     "user.create",
     "user.signup",
     "user.verify",
@@ -273,7 +310,7 @@ ORGANIZATION_ACTIONS = (
         for a in AUDIT_ACTIONS
         if a.partition(".")[0] in ("organization", "member", "ownership", "change")
     ),
-    *(a for a in AUDIT_ACTIONS if a.startswith("invitation.")),
+    *(a for a in AUDIT_ACTIONS if a.startswith(("invitation.", "service_token."))),
     "user.delete",
 )
 

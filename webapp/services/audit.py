@@ -16,7 +16,7 @@ from webapp.models import AuditEvent, Organization, Role, User, Via, utcnow
 from webapp.models.tables import AUDIT_ACTIONS
 from webapp.services.errors import InvalidInput
 from webapp.services.events import EventFilters, conditions
-from webapp.services.permissions import Action, require
+from webapp.services.permissions import Action, Actor, require
 from webapp.services.values import is_id
 
 AUDIT_PAGE_SIZE_MAX = 200
@@ -41,7 +41,7 @@ class TargetChange:
 def _rows(
     action: str,
     *,
-    actor: User | None,
+    actor: Actor | None,
     via: Via,
     entries: Sequence[tuple[int | None, str | None, TargetChange | None]],
     details: dict[str, Any] | None,
@@ -79,7 +79,7 @@ def _rows(
 def record(
     action: str,
     *,
-    actor: User | None,
+    actor: Actor | None,
     via: Via,
     org: Organization | None,
     targets: Sequence[TargetChange] = (),
@@ -112,7 +112,7 @@ def new_change_id() -> str:
 def record_in_organizations(
     action: str,
     *,
-    actor: User | None,
+    actor: Actor | None,
     via: Via,
     entries: Sequence[tuple[int | None, str | None, TargetChange | None]],
     details: dict[str, Any] | None = None,

@@ -201,3 +201,10 @@ class WrongPassword(InvalidInput):
 
     code = "wrong_password"
     default_message = "This is not your current password."
+
+
+class InvalidServiceToken(InvalidInput):
+    """A value of a new service token breaks a rule (name, scope, expires_at): 422 on the API,
+    with the field (DESIGN §10's contract), where other value rules are 400."""
+
+    code = "invalid_service_token"

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, func, select
 
 from webapp.extensions import db
 from webapp.inputs import EventQuery
@@ -101,9 +101,10 @@ _COLUMNS = (
 class EventFilters:
     """Which events: the events API's filters, and the activity page's (which adds ``member``).
 
-    ``actor`` is the acting user's email address (any case); ``member`` a part of the touched
-    member's email address, or of their name while they are a member (events keep the address,
-    not the name), or their user id written in digits; ``since`` is inclusive, ``until`` not.
+    ``actor`` is the acting user's email address or ``token NAME`` (any case); ``member`` a part
+    of the touched member's email address, or of their name while they are a member (events keep
+    the address, not the name), or their user id written in digits; ``since`` is inclusive,
+    ``until`` not.
     """
 
     actor: str | None = None
@@ -129,7 +130,8 @@ def conditions(org_id: int, filters: EventFilters) -> list[ColumnElement[bool]]:
     read, for the API, the activity page and its export)."""
     where: list[ColumnElement[bool]] = [_E.organization_id == org_id]
     if filters.actor is not None:
-        where.append(_E.actor_email == filters.actor.strip().lower())
+        # Any case: an address is stored lower-cased, a service token as ``token NAME``.
+        where.append(func.lower(_E.actor_email) == filters.actor.strip().lower())
     if filters.user_id is not None:
         where.append(_E.target_user_id == filters.user_id)
     member = (filters.member or "").strip()

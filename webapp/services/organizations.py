@@ -19,6 +19,7 @@ from webapp.models import (
     Membership,
     Organization,
     Role,
+    ServiceToken,
     User,
     Via,
     utcnow,
@@ -28,7 +29,10 @@ from webapp.services import audit
 from webapp.services.errors import Forbidden, LastOwner
 from webapp.services.permissions import (
     Action,
+    Actor,
+    ServicePrincipal,
     allowed_actions,
+    refuse_token,
     require,
     require_reading,
     roles_allowed_to,
@@ -87,11 +91,14 @@ ROLE_COUNTERS: dict[Role, str] = {
 }
 
 
-def create_organization(actor: User, name: str, *, via: Via) -> Account:
+def create_organization(actor: Actor, name: str, *, via: Via) -> Account:
     """Create an organization with the actor as its active OWNER.
 
-    Any signed-in user may. Raises InvalidInput for a bad name.
+    Any signed-in user may; a service token may not (Forbidden: it is not a person, and could
+    not be an owner). Raises InvalidInput for a bad name.
     """
+    if isinstance(actor, ServicePrincipal):
+        refuse_token(actor)
     name = organization_name(name)
     with write_transaction():
         now = utcnow()
@@ -156,8 +163,11 @@ def _by_name(stmt: Select[Any]) -> Select[Any]:
     return stmt.order_by(func.lower(Organization.organization_name), Organization.id)
 
 
-def list_my_organizations(actor: User) -> list[Account]:
-    """Every organization the actor belongs to, suspended ones included, by name."""
+def list_my_organizations(actor: Actor) -> list[Account]:
+    """Every organization the actor belongs to, suspended ones included, by name. For a service
+    token, its own organization (Forbidden for a scope that may not view it)."""
+    if isinstance(actor, ServicePrincipal):
+        return [get_organization(actor, actor.organization_id)]
     return [Account(*row) for row in db.session.execute(_by_name(_my_accounts(actor)))]
 
 
@@ -231,7 +241,7 @@ def recent_organizations(actor: User, limit: int = RECENT_LIMIT) -> RecentAccoun
     return RecentAccounts([Account(*row[:-1]) for row in rows], rows[0][-1] if rows else 0)
 
 
-def get_organization(actor: User, org_id: int) -> Account:
+def get_organization(actor: Actor, org_id: int) -> Account:
     """The organization as the actor sees it. Needs VIEW (an active membership)."""
     org, membership = require(actor, org_id, Action.VIEW)
     return Account.of(org, membership)
@@ -297,6 +307,8 @@ def delete_organization(actor: User, org_id: int, *, via: Via) -> None:
             details={"organization_name": org.organization_name, "member_count": org.member_count},
         )
         db.session.execute(delete(Membership).where(Membership.organization_id == org_id))
+        # The foreign key cascades too; said here so no backend setting can keep them alive.
+        db.session.execute(delete(ServiceToken).where(ServiceToken.organization_id == org_id))
         db.session.execute(delete(Organization).where(Organization.id == org_id))
         db.session.expunge(org)
 

@@ -46,6 +46,7 @@ def init_app(app: Flask) -> None:
         invitations,
         members,
         orgs,
+        service_tokens,
         tokens,
     )
 

@@ -163,6 +163,27 @@ class TokenForm(FlaskForm):
         return utcnow() + timedelta(days=days) if days else None
 
 
+class ServiceTokenForm(FlaskForm):
+    """An organization's service token (DESIGN §10). Only the shape: the service checks values."""
+
+    name = StringField("Name", render_kw=_hint(TOKEN_NAME_MAX, required=True), default="")
+    scope = SelectField(
+        "Scope",
+        choices=[
+            SelectChoice("read", "read: GET only"),
+            SelectChoice("write", "write: also members below OWNER"),
+            SelectChoice("scim", "scim: only /scim/v2"),
+        ],
+        default="read",
+    )
+    expires_at = StringField(
+        "Expires on",
+        description="Optional: the token stops working at the start of this day (UTC).",
+        render_kw={"type": "date"},
+        default="",
+    )
+
+
 _SEPARATORS = re.compile(r"[\s,;]+")
 
 
