@@ -183,6 +183,10 @@
     return document.getElementById("bulk-form");
   }
 
+  // False once the browser refuses sessionStorage (disabled, full): from then on the
+  // selection is the page's ticked rows, sent as the form has them.
+  var selectionStored = true;
+
   function readSelection() {
     var form = selectionForm();
     if (!form || !form.dataset.selectionKey) return [];
@@ -190,6 +194,7 @@
       var ids = JSON.parse(sessionStorage.getItem(form.dataset.selectionKey) || "[]");
       return Array.isArray(ids) ? ids.map(String) : [];
     } catch (e) {
+      selectionStored = false;
       return [];
     }
   }
@@ -199,7 +204,9 @@
     if (!form || !form.dataset.selectionKey) return;
     try {
       sessionStorage.setItem(form.dataset.selectionKey, JSON.stringify(ids));
-    } catch (e) { /* storage full or refused: the selection stays the page's */ }
+    } catch (e) {
+      selectionStored = false;  // storage full or refused: the selection stays the page's
+    }
   }
 
   function rowBoxes() {
@@ -289,8 +296,9 @@
     var form = selectionForm();
     if (!form || evt.detail.verb !== "post" || evt.detail.elt.closest("form") !== form) return;
     if (allMatching()) return;
-    var params = evt.detail.parameters;
     var ids = readSelection().join(",");
+    if (!selectionStored) return;  // the ticked rows, as the form sends them
+    var params = evt.detail.parameters;
     if (params.delete) {
       params.delete("user_ids");
       if (ids) params.append("user_ids", ids);

@@ -119,3 +119,24 @@ def test_revert_a_change_from_the_activity_log(owner_view):
     s.problems.allow_status(409)
     page.locator("tbody.change-set").first.get_by_role("button", name=re.compile("^Revert")).click()
     expect(page.locator("#flashes")).to_contain_text("Changed since: Person 05 (p05@e2e.test)")
+
+
+def test_without_session_storage_the_bulk_change_is_on_the_ticked_rows(owner_view):
+    """A browser that refuses sessionStorage (disabled, full) still changes what is ticked."""
+    org, s, page = owner_view
+    page.add_init_script(
+        "Storage.prototype.getItem = function () { throw new Error('refused'); };"
+        "Storage.prototype.setItem = function () { throw new Error('refused'); };"
+    )
+    s.go(f"/orgs/{org.id}/members?page_size=10")
+    page.get_by_label("Select Person 03").check()
+    page.get_by_label("Select Person 04").check()
+    page.locator("#bulk-form").get_by_role("button", name="Suspend").click()
+    expect(page.locator(".confirm-bar")).to_contain_text("Suspend 2 members?")
+    page.get_by_role("button", name="Suspend 2 members").click()
+    expect(page.locator("#flashes")).to_contain_text("Suspended 2 members.")
+    state = _active(org.id)
+    assert {email for email, active in state.items() if not active} == {
+        "p03@e2e.test",
+        "p04@e2e.test",
+    }

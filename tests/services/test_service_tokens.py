@@ -67,6 +67,18 @@ def test_only_owners_and_admins_manage_service_tokens(acme, who, allowed):
                 call()
 
 
+def test_only_an_owner_makes_a_scim_token_which_manages_owners(acme):
+    org, people = acme
+    with pytest.raises(Forbidden) as caught:
+        service_tokens.create_service_token(
+            people["admin_member"], org.id, "IdP", "scim", via=Via.CLI
+        )
+    assert "owner" in str(caught.value)
+    assert db.session.scalar(select(ServiceToken.id)) is None
+    made = service_tokens.create_service_token(people["owner"], org.id, "IdP", "SCIM", via=Via.CLI)
+    assert made.scope == "scim"
+
+
 def test_a_stranger_gets_not_found(acme):
     org, people = acme
     with pytest.raises(NotFound):
@@ -95,6 +107,9 @@ def test_a_token_never_manages_tokens(acme, scope):
         ("CI", "read", "tomorrow", ["expires_at"]),
         ("CI", "read", "2001-01-01T00:00:00Z", ["expires_at"]),
         ("", "owner", "yesterday", ["name", "scope", "expires_at"]),
+        # A zone that takes the moment past year 9999 or before year 1.
+        ("CI", "read", "9999-12-31T23:59:59-05:00", ["expires_at"]),
+        ("CI", "read", "0001-01-01T00:00:00+05:00", ["expires_at"]),
     ],
 )
 def test_values_are_checked_with_their_field(acme, name, scope, expires_at, fields):

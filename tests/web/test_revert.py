@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from html import unescape
 
+import pytest
 from sqlalchemy import select
 
 from webapp.extensions import db
@@ -137,3 +138,21 @@ def test_an_unknown_change_is_said_on_the_page(team, browser_for):
     )
     assert answer.status_code == 404
     assert "No change with this id in this organization." in answer.text
+
+
+@pytest.mark.parametrize(
+    ("query", "kept"),
+    [
+        ("action=member.remove&org_id=2&_external=1", "?action=member.remove"),
+        ("since=not-a-day", ""),  # filters that do not parse: the page without them
+    ],
+)
+def test_a_revert_without_javascript_goes_back_to_the_activity_filters_only(
+    team, browser_for, query, kept
+):
+    gone = members.remove_members(team.owner, team.org.id, [team.people[3].id], via=Via.API)
+    answer = browser_for(team.owner).post(
+        f"/orgs/{team.org.id}/changes/{gone.change_id}/revert?{query}", {"back": "activity"}
+    )
+    assert answer.status_code == 302
+    assert answer.headers["Location"] == f"/orgs/{team.org.id}/activity{kept}"

@@ -128,3 +128,17 @@ def test_activity_page_shows_the_token_as_actor(acme, browser_for, make_user, ap
     page = browser_for(owner).get(f"/orgs/{org.id}/activity").text
     assert "<td>token HR sync</td>" in page
     assert organizations.get_organization(owner, org.id).member_count == 2
+
+
+def test_an_admin_is_not_offered_a_scim_token_and_cannot_post_one(
+    acme, browser_for, make_user, add_member
+):
+    owner, org = acme
+    admin = make_user()
+    add_member(org, admin, Role.ADMIN)
+    browser = browser_for(admin)
+    page = browser.get(_url(org.id)).text
+    assert '<option value="write"' in page and '<option value="scim"' not in page
+    refused = browser.post(_url(org.id), {"name": "IdP", "scope": "scim"})
+    assert refused.status_code == 403
+    assert service_tokens.list_service_tokens(owner, org.id) == []

@@ -343,5 +343,7 @@ class AuditEvent(Base):
     __table_args__ = (
         Index("ix_audit_events_org", "organization_id", "id"),
         Index("ix_audit_events_org_target", "organization_id", "target_user_id", "id"),
+        # A change set's events (a revert; the activity page's sizes and revertible changes).
+        Index("ix_audit_events_org_change", "organization_id", "operation_id", "id"),
         NEVER_REUSE_IDS,
     )

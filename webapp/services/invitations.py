@@ -228,12 +228,12 @@ def add_and_invite(
         org, me = require(actor, org_id, Action.MANAGE_MEMBERS, lock=True)
         require_for_targets(me, new_role=role, target_roles=())
         change_id = audit.new_change_id()
-        made, tokens = _invite_in(org, actor, wanted, role, now, via=via, change_id=change_id)
         deltas: dict[str, int] = {}
-        if ids:
+        if ids:  # first: a refused id must not spend the organization's mail limit
             deltas, now, _ = insert_members(
                 org, actor, ids, role, is_active, via=via, change_id=change_id
             )
+        made, tokens = _invite_in(org, actor, wanted, role, now, via=via, change_id=change_id)
     account = account_after(org, me, deltas, now, change_id=change_id)
     sent = _mail_invitations(org.organization_name, actor, made, tokens, now)
     return account, Invited([_view(r, now) for r in sent])

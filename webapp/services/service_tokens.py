@@ -24,8 +24,14 @@ from webapp.extensions import db
 from webapp.models import ServiceToken, ServiceTokenScope, Via, utcnow
 from webapp.models.tables import TOKEN_NAME_MAX
 from webapp.services import audit
-from webapp.services.errors import FieldError, InvalidInput, InvalidServiceToken, NotFound
-from webapp.services.permissions import Action, Actor, ServicePrincipal, require
+from webapp.services.errors import (
+    FieldError,
+    Forbidden,
+    InvalidInput,
+    InvalidServiceToken,
+    NotFound,
+)
+from webapp.services.permissions import Action, Actor, ServicePrincipal, is_allowed, require
 from webapp.services.tokens import LAST_USED_RESOLUTION, _hash
 from webapp.services.transactions import write_transaction
 from webapp.services.values import clean_text, is_id
@@ -104,7 +110,10 @@ def token_expiry(value: str | datetime | None) -> datetime | None:
         moment = value
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    moment = moment.astimezone(UTC)
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:  # a zone that pushes it past year 9999 or before year 1
+        raise _invalid("expires_at", "must be an ISO 8601 date or date and time") from None
     if moment <= utcnow():
         raise _invalid("expires_at", "must be in the future")
     return moment
@@ -128,7 +137,8 @@ def create_service_token(
 ) -> CreatedServiceToken:
     """Make a token for the organization; its text is in the answer and never kept.
 
-    Needs MANAGE_TOKENS (OWNER, ADMIN; never a token). Raises NotFound / Forbidden as
+    Needs MANAGE_TOKENS (OWNER, ADMIN; never a token), and MANAGE_OWNERS (OWNER) for a
+    ``scim`` token. Raises NotFound / Forbidden as
     ``require`` does, then InvalidServiceToken naming the field (name 1-100 characters without
     control characters, scope read|write|scim, expires_at in the future).
     """
@@ -150,7 +160,11 @@ def create_service_token(
     prefix = secrets.token_hex(_PREFIX_HEX // 2)
     text = f"{SERVICE_TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(_SECRET_BYTES)}"
     with write_transaction():
-        org, _ = require(actor, org_id, Action.MANAGE_TOKENS, lock=True)
+        org, me = require(actor, org_id, Action.MANAGE_TOKENS, lock=True)
+        # A scim token manages owners (the identity provider is the source of truth, DESIGN
+        # §10), so only who may manage owners may make one: an ADMIN mints no more than they hold.
+        if values["scope"] is ServiceTokenScope.SCIM and not is_allowed(me, Action.MANAGE_OWNERS):
+            raise Forbidden("Only an owner may make a scim token: it can manage owners.")
         row = ServiceToken(
             organization_id=org.id,
             name=values["name"],

@@ -51,7 +51,7 @@ from webapp.web.forms import (
 )
 from webapp.web.htmx import is_htmx, render
 from webapp.web.invitations import invited_message
-from webapp.web.orgs import activity, me
+from webapp.web.orgs import activity, activity_args, me
 
 COLUMNS = [
     ("name", "Name"),
@@ -538,7 +538,11 @@ def revert_change(org_id: int, change_id: str) -> Response:
             response = activity(org_id)
             response.status_code = status
             return response
-        return redirect(url_for("web.activity", org_id=org_id, **request.args.to_dict()))
+        try:  # the activity page's filters, as they were; nothing else from the URL
+            args = activity_args(inputs.parse(inputs.ActivityQuery, request.args.to_dict()))
+        except InvalidInput:
+            args = {}
+        return redirect(url_for("web.activity", org_id=org_id, **args))
     query = _query()
     if is_htmx() or status != 200:
         return _members_page(org_id, query, status=status)

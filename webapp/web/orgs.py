@@ -281,7 +281,7 @@ def _activity_filters(query: inputs.ActivityQuery) -> EventFilters:
     )
 
 
-def _activity_args(query: inputs.ActivityQuery) -> dict[str, str]:
+def activity_args(query: inputs.ActivityQuery) -> dict[str, str]:
     """The filters' URL arguments, the empty ones left out (the page's links and the export)."""
     given = query.model_dump(exclude={"page"}, exclude_none=True)
     return {key: str(value) for key, value in given.items()}
@@ -309,7 +309,7 @@ def activity(org_id: int) -> Response:
             page_size=ACTIVITY_PAGE_SIZE,
             filters=_activity_filters(query),
         )
-    args = _activity_args(query)
+    args = activity_args(query)
     changes = _change_sets(events.items) if events else []
     revertible = set()
     if changes and Action.MANAGE_MEMBERS in account.allowed:

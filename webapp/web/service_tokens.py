@@ -14,6 +14,7 @@ from werkzeug.wrappers import Response
 from webapp.models import Via
 from webapp.services import organizations, service_tokens
 from webapp.services.errors import DomainError, Forbidden, NotFound
+from webapp.services.permissions import Action
 from webapp.web import bp
 from webapp.web.errors import attach_to_form
 from webapp.web.forms import EmptyForm, ServiceTokenForm
@@ -24,7 +25,9 @@ from webapp.web.orgs import me
 def _page(org_id: int, status: int = 200, **context: Any) -> Response:
     found = service_tokens.list_service_tokens(me(), org_id)  # MANAGE_TOKENS, checked first
     account = organizations.get_organization(me(), org_id)
-    context.setdefault("form", ServiceTokenForm(formdata=None))
+    form = context.setdefault("form", ServiceTokenForm(formdata=None))
+    if Action.MANAGE_OWNERS not in account.allowed:  # only an owner may make a scim token
+        form.scope.choices = [c for c in form.scope.choices if c.value != "scim"]
     context.setdefault("new_token", None)
     return render(
         "service_tokens/index.html",
