@@ -58,7 +58,7 @@
     // A form's submit button may have lost focus already (disabled, or the page blurred):
     // the event's submitter still names it.
     var trigger = config && config.triggeringEvent;
-    rememberFocus((trigger && trigger.submitter) || elt);
+    rememberFocus((trigger && trigger.submitter) || elt, evt.detail.xhr);
   });
 
   // Focus after an in-place change. htmx keeps focus on an element whose id is in the new
@@ -68,7 +68,7 @@
   // (data-focus-after, e.g. the message), else the changed row, else the message.
   var focusPlan = null;
 
-  function rememberFocus(elt) {
+  function rememberFocus(elt, xhr) {
     var active = document.activeElement;
     var origin = active && active !== document.body ? active : elt;
     var row = origin && origin.closest ? origin.closest("tr[data-user-id]") : null;
@@ -76,7 +76,10 @@
     focusPlan = {
       id: origin && origin.id ? origin.id : null,
       row: row ? row.id : null,
-      after: trigger ? trigger.dataset.focusAfter : null
+      after: trigger ? trigger.dataset.focusAfter : null,
+      // The plan is this request's: an earlier request settling late (a quick keyboard user
+      // answering a confirmation before it settled) must not spend it.
+      xhr: xhr || null
     };
   }
 
@@ -93,10 +96,12 @@
     return document.activeElement === el;
   }
 
-  function restoreFocus() {
+  function restoreFocus(evt) {
     var plan = focusPlan;
     var active = document.activeElement;
     if (!plan || (active && active !== document.body)) return;
+    var settled = evt && evt.detail && evt.detail.xhr;
+    if (plan.xhr && settled && settled !== plan.xhr) return;
     focusPlan = null;
     var same = plan.id && document.getElementById(plan.id);
     if (focusable(same) && focusOn(same)) return;
@@ -111,6 +116,15 @@
     }
     focusOn(document.querySelector("#flashes .flash"));
   }
+
+  // What a swap brings to focus (data-autofocus, see the view's ``autofocus``), once htmx has
+  // set the new content up, so that what the keyboard does next goes through htmx.
+  document.addEventListener("htmx:load", function (evt) {
+    var elt = evt.detail.elt;
+    if (!elt || !elt.querySelector) return;
+    var wanted = elt.matches("[data-autofocus]") ? elt : elt.querySelector("[data-autofocus]");
+    if (focusable(wanted)) wanted.focus();
+  });
 
   document.addEventListener("htmx:afterSettle", restoreFocus);
 

@@ -344,3 +344,21 @@ def test_the_switcher_leads_to_a_search_that_finds_any_organization(owner_view, 
     page.get_by_role("link", name="Branch 00").click()
     expect(page).to_have_url(re.compile(r"/orgs/\d+$"))
     expect(page.locator(".switcher summary")).to_contain_text("Branch 00")
+
+
+def test_a_quick_keyboard_answer_to_the_row_confirmation_goes_through_htmx(owner_view):
+    """Answering the confirmation as soon as it has focus, on a slow machine (every settle
+    late): the answer is an htmx request and focus stays on the row, not a page reload."""
+    org, s, page = owner_view
+    s.go(f"/orgs/{org.id}/members?q=person+0")
+    page.evaluate("htmx.config.defaultSettleDelay = 400")
+    page.evaluate("window.rosterMark = 'no reload'")
+    page.get_by_role("button", name="Suspend Person 04").focus()
+    page.keyboard.press("Enter")
+    confirm = page.get_by_role("button", name="Confirm: suspend Person 04")
+    expect(confirm).to_be_focused()
+    page.keyboard.press("Enter")  # at once
+    activate = page.get_by_role("button", name="Activate Person 04")
+    expect(activate).to_be_visible()
+    expect(activate).to_be_focused()
+    assert page.evaluate("window.rosterMark") == "no reload"

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, Flask
 from flask_login import current_user
+from markupsafe import Markup
 
 from webapp.models import Role
 from webapp.services import organizations
@@ -23,6 +24,16 @@ def _recent_accounts() -> RecentAccounts:
     return organizations.recent_organizations(current_user._get_current_object())
 
 
+def _autofocus() -> Markup:
+    """The attribute that focuses a control when it appears. A whole page uses ``autofocus``.
+    Content that htmx swaps in gets ``data-autofocus``, which app.js focuses once htmx has set
+    the content up: the browser's own autofocus acts at insertion, so a quick keyboard user
+    could submit a form before htmx handles it, and the page would reload."""
+    from webapp.web.htmx import is_htmx
+
+    return Markup("data-autofocus" if is_htmx() else "autofocus")
+
+
 @bp.app_context_processor
 def _globals() -> dict[str, Any]:
     from webapp.web.htmx import is_htmx
@@ -33,6 +44,7 @@ def _globals() -> dict[str, Any]:
         "ROLES": list(Role),
         "recent_accounts": _recent_accounts,
         "is_htmx": is_htmx,
+        "autofocus": _autofocus,
     }
 
 
