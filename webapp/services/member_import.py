@@ -73,6 +73,7 @@ from webapp.services.members import counter_deltas
 from webapp.services.organizations import (
     apply_counter_deltas,
     check_has_active_owner,
+    is_active_owner,
     joins_after,
 )
 from webapp.services.permissions import OWNERS_ONLY, Action, is_allowed, require
@@ -438,13 +439,8 @@ def _plan(
     )
     owners_now = set(
         db.session.scalars(
-            select(Membership.user_id)
-            .join(User, User.id == Membership.user_id)
-            .where(
-                Membership.organization_id == org_id,
-                Membership.role == Role.OWNER,
-                Membership.is_active.is_(True),
-                User.is_active.is_(True),
+            select(Membership.user_id).where(
+                Membership.organization_id == org_id, is_active_owner()
             )
         )
     )

@@ -46,6 +46,7 @@ from webapp.services.organizations import (
     Account,
     apply_counter_deltas,
     check_has_active_owner,
+    is_active_owner,
     joins_after,
 )
 from webapp.services.permissions import (
@@ -492,12 +493,9 @@ def explain_refusals(
         others_left = db.session.scalar(
             select(func.count())
             .select_from(Membership)
-            .join(User, User.id == Membership.user_id)
             .where(
                 Membership.organization_id == org_id,
-                Membership.role == Role.OWNER,
-                Membership.is_active.is_(True),
-                User.is_active.is_(True),
+                is_active_owner(),
                 ~ids_in(Membership.user_id, [s.user_id for s in losing]),
             )
         )

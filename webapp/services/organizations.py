@@ -10,7 +10,17 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Annotated, Any
 
 from pydantic import Field
-from sqlalchemy import BindParameter, Select, bindparam, delete, func, select, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    func,
+    select,
+    update,
+)
 
 from webapp.extensions import db
 from webapp.models import (
@@ -451,6 +461,13 @@ def apply_counter_deltas(
     )
 
 
+def is_active_owner() -> ColumnElement[bool]:
+    """The membership row is an active owner's: the membership active (on the partial index of
+    active owners, a handful of entries) and the user's account active, read by its key."""
+    account_active = select(User.is_active).where(User.id == Membership.user_id).scalar_subquery()
+    return and_(ACTIVE_OWNER_ROW, account_active.is_(True))
+
+
 def active_owners(
     org_ids: Select[tuple[int]] | list[int] | BindParameter[Any],
 ) -> Select[tuple[int, int]]:
@@ -464,14 +481,9 @@ def active_owners(
     from table-wide statistics that a big organization has a thousand owners, hashed a scan
     of every user (58 ms at 200,000 members) to check two.
     """
-    account_active = select(User.is_active).where(User.id == Membership.user_id).scalar_subquery()
     return (
         select(Membership.organization_id, func.count())
-        .where(
-            Membership.organization_id.in_(org_ids),
-            ACTIVE_OWNER_ROW,  # on the partial index of active owners: a handful of entries
-            account_active.is_(True),
-        )
+        .where(Membership.organization_id.in_(org_ids), is_active_owner())
         .group_by(Membership.organization_id)
     )
 
