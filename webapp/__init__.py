@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app from the ROSTER_* environment, then apply ``config`` overrides (tests)."""
-    from webapp import api, auth, cli, errors, health, inputs, mail, security, web
+    from webapp import api, auth, cli, errors, health, inputs, mail, scim, security, web
     from webapp.config import STATIC, from_environment
     from webapp.extensions import attempts, csrf, db, migrate
     from webapp.services.transactions import install_sqlite_hooks
@@ -43,6 +43,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     web.init_app(app)
     api.init_app(app)
+    scim.init_app(app)
     health.init_app(app)
     cli.init_app(app)
     return app

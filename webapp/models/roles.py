@@ -85,6 +85,7 @@ class Via(enum.StrEnum):
     WEB = "web"
     API = "api"
     CLI = "cli"
+    SCIM = "scim"
 
 
 class RoleType(TypeDecorator[Role]):

@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     String,
@@ -161,6 +162,36 @@ class Membership(Base):
             sqlite_where=ACTIVE_OWNER_ROW,
             postgresql_where=ACTIVE_OWNER_ROW,
         ),
+    )
+
+
+SCIM_TEXT_MAX = 255
+
+
+class ScimProfile(Base):
+    """What one organization's identity provider says of a member through SCIM (DESIGN §10):
+    ``externalId``, ``displayName`` and ``name``, kept per membership so that one
+    organization's provider never rewrites what another organization sees. Dies with the
+    membership (the foreign key cascades on both databases)."""
+
+    __tablename__ = "scim_profiles"
+
+    organization_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    external_id: Mapped[str | None] = mapped_column(String(SCIM_TEXT_MAX))
+    display_name: Mapped[str | None] = mapped_column(String(SCIM_TEXT_MAX))
+    given_name: Mapped[str | None] = mapped_column(String(SCIM_TEXT_MAX))
+    family_name: Mapped[str | None] = mapped_column(String(SCIM_TEXT_MAX))
+    formatted_name: Mapped[str | None] = mapped_column(String(SCIM_TEXT_MAX))
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["organization_id", "user_id"],
+            ["memberships.organization_id", "memberships.user_id"],
+            ondelete="CASCADE",
+        ),
+        # ``filter=externalId eq "..."``, the lookup an identity provider makes before it creates.
+        Index("ix_scim_profiles_org_external", "organization_id", "external_id"),
     )
 
 

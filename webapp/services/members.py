@@ -25,6 +25,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    true,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -52,6 +53,7 @@ from webapp.services.organizations import (
 from webapp.services.permissions import (
     OWNERS_ONLY,
     Action,
+    Actor,
     is_allowed,
     require,
     require_for_targets,
@@ -81,7 +83,7 @@ def ids_in(column: InstrumentedAttribute[int], ids: Sequence[int]) -> ColumnElem
     return column.in_(select(listed.c.value))
 
 
-def _member_states(org_id: int, ids: Sequence[int]) -> Sequence[Any]:
+def member_states(org_id: int, ids: Sequence[int]) -> Sequence[Any]:
     """The current state of each listed member; NotMembers names the ids that are not."""
     states = db.session.execute(
         select(
@@ -213,13 +215,14 @@ def add_members(
 
 def insert_members(
     org: Organization,
-    actor: User,
+    actor: Actor,
     ids: Sequence[int],
     role: Role,
     is_active: bool,
     *,
     via: Via,
     change_id: str | None = None,
+    verified_only: bool = True,
 ) -> tuple[dict[str, int], datetime, str]:
     """Add the users ``ids`` to ``org`` and audit it, inside the caller's write transaction and
     after its checks: the counter deltas, the time and the change set's id (``change_id`` joins
@@ -232,7 +235,11 @@ def insert_members(
             Membership,
             and_(Membership.user_id == User.id, Membership.organization_id == org.id),
         )
-        .where(ids_in(User.id, ids), User.email_verified_at.is_not(None))
+        .where(
+            ids_in(User.id, ids),
+            # SCIM adds the accounts it made for an identity provider, unverified by design.
+            User.email_verified_at.is_not(None) if verified_only else true(),
+        )
         .order_by(User.id)  # the events in id order on every database
     ).all()
     # An unverified account is answered as an unknown id: ids cannot be mapped by trying.
@@ -296,61 +303,79 @@ def update_members(
     is_active = None if is_active is None else check_flag(is_active)
     with write_transaction():
         org, me = require(actor, org_id, Action.MANAGE_MEMBERS, lock=True)
-        states = _member_states(org_id, ids)
+        states = member_states(org_id, ids)
         require_for_targets(me, new_role=role, target_roles={s.role for s in states})
-        after = {
-            s.user_id: (
-                role if role is not None else s.role,
-                is_active if is_active is not None else s.is_active,
-            )
-            for s in states
-        }
-        changed = [s for s in states if (s.role, s.is_active) != after[s.user_id]]
-        now = utcnow()
-        deltas: dict[str, int] = {}
-        change_id = None
-        if changed:
-            values: dict[str, Any] = {"updated_at": now}
-            if role is not None:
-                values["role"] = role
-            if is_active is not None:
-                values["is_active"] = is_active
-            db.session.execute(
-                update(Membership)
-                .where(
-                    Membership.organization_id == org_id,
-                    ids_in(Membership.user_id, [s.user_id for s in changed]),
-                )
-                .values(**values)
-                .execution_options(synchronize_session=False)
-            )
-            if _touches_active_owner(changed):
-                check_has_active_owner(org_id)
-            deltas = counter_deltas(
-                [(s.role, s.is_active) for s in changed], [after[s.user_id] for s in changed]
-            )
-            apply_counter_deltas(org, deltas, now)
-            change_id = audit.record(
-                "member.update",
-                actor=actor,
-                via=via,
-                org=org,
-                targets=[
-                    audit.TargetChange(
-                        s.user_id,
-                        s.sort_email,
-                        old_role=s.role,
-                        new_role=after[s.user_id][0],
-                        old_active=s.is_active,
-                        new_active=after[s.user_id][1],
-                        joined_at=s.created_at,
-                    )
-                    for s in changed
-                ],
-            )
-        else:
-            now = org.updated_at  # nothing changed, so neither did the organization
+        deltas, now, after, change_id = apply_update(
+            org, actor, states, role=role, is_active=is_active, via=via
+        )
     return account_after(org, me, deltas, now, after, change_id)
+
+
+def apply_update(
+    org: Organization,
+    actor: Actor,
+    states: Sequence[MemberState],
+    *,
+    role: Role | None,
+    is_active: bool | None,
+    via: Via,
+    change_id: str | None = None,
+) -> tuple[dict[str, int], datetime, dict[int, tuple[Role, bool]], str | None]:
+    """Give the members ``states`` the role and/or flag, inside the caller's write transaction
+    and after its checks: counters, the invariant and the audit (joining ``change_id``'s change
+    set when given). Returns the counter deltas, the time, each member's (role, flag) after, and
+    the change set's id (None when nothing changed)."""
+    after = {
+        s.user_id: (
+            role if role is not None else s.role,
+            is_active if is_active is not None else s.is_active,
+        )
+        for s in states
+    }
+    changed = [s for s in states if (s.role, s.is_active) != after[s.user_id]]
+    if not changed:
+        return {}, org.updated_at, after, None  # nothing changed, so neither did the organization
+    now = utcnow()
+    values: dict[str, Any] = {"updated_at": now}
+    if role is not None:
+        values["role"] = role
+    if is_active is not None:
+        values["is_active"] = is_active
+    db.session.execute(
+        update(Membership)
+        .where(
+            Membership.organization_id == org.id,
+            ids_in(Membership.user_id, [s.user_id for s in changed]),
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if _touches_active_owner(changed):
+        check_has_active_owner(org.id)
+    deltas = counter_deltas(
+        [(s.role, s.is_active) for s in changed], [after[s.user_id] for s in changed]
+    )
+    apply_counter_deltas(org, deltas, now)
+    change_id = audit.record(
+        "member.update",
+        actor=actor,
+        via=via,
+        org=org,
+        targets=[
+            audit.TargetChange(
+                s.user_id,
+                s.sort_email,
+                old_role=s.role,
+                new_role=after[s.user_id][0],
+                old_active=s.is_active,
+                new_active=after[s.user_id][1],
+                joined_at=s.created_at,
+            )
+            for s in changed
+        ],
+        change_id=change_id,
+    )
+    return deltas, now, after, change_id
 
 
 def remove_members(
@@ -365,9 +390,9 @@ def remove_members(
     ids = check_user_ids(user_ids)
     with write_transaction():
         org, me = require(actor, org_id, Action.MANAGE_MEMBERS, lock=True)
-        states = _member_states(org_id, ids)
+        states = member_states(org_id, ids)
         require_for_targets(me, new_role=None, target_roles={s.role for s in states})
-        deltas, now, change_id = _apply_removal(
+        deltas, now, change_id = apply_removal(
             org, states, actor=actor, via=via, action="member.remove"
         )
     return None if actor.id in ids else account_after(org, me, deltas, now, change_id=change_id)
@@ -377,14 +402,14 @@ def leave_organization(actor: User, org_id: int, *, via: Via) -> None:
     """The actor leaves; suspended members may too. LastOwner when they are the last owner."""
     with write_transaction():
         org, membership = require(actor, org_id, Action.LEAVE, lock=True)
-        _apply_removal(org, [membership], actor=actor, via=via, action="member.leave")
+        apply_removal(org, [membership], actor=actor, via=via, action="member.leave")
 
 
-def _apply_removal(
+def apply_removal(
     org: Organization,
     states: Sequence[MemberState],
     *,
-    actor: User,
+    actor: Actor,
     via: Via,
     action: str,
 ) -> tuple[dict[str, int], datetime, str]:

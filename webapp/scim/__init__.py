@@ -1,0 +1,125 @@
+"""SCIM 2.0 at /scim/v2 (DESIGN §10, RFC 7643/7644), for an organization's identity provider.
+
+The protocol is scim2-server's (``ScimHandler`` and ``ScimService``: routing, request
+validation, PUT and PATCH applied with scim2-models, filters parsed, errors and responses in
+``application/scim+json``); Roster supplies the storage (``storage.RosterStorage``, over
+``services.scim``), the resources it publishes (``resources``), and who may call: an
+organization's ``scim`` service token, which names the organization.
+"""
+
+from __future__ import annotations
+
+import json
+from http import HTTPStatus
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, g, request
+from scim2_models import (
+    ForbiddenException,
+    PayloadTooLargeException,
+    SCIMException,
+    TooManyException,
+    UnauthorizedException,
+)
+from scim2_server.handler import ScimHandler
+from scim2_server.requests import ScimRequest
+from scim2_server.responses import ScimResponse
+from scim2_server.routing import Operation, Target
+from scim2_server.service import ScimService
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from webapp.auth import bearer_token, user_from_token
+from webapp.models import ServiceTokenScope
+from webapp.scim.resources import provider
+from webapp.scim.storage import FixedGroups, RosterStorage
+from webapp.services.errors import TooManyAttempts
+from webapp.services.permissions import ServicePrincipal
+
+bp = Blueprint("scim", __name__, url_prefix="/scim/v2")
+
+_GROUP_REFUSED = frozenset({Operation.create, Operation.replace, Operation.delete})
+
+
+class RosterScimService(ScimService):
+    """scim2-server's protocol with Roster's two departures: the groups are fixed, and a member
+    created without ``active`` is active (DESIGN §10)."""
+
+    def authorize(self, request: ScimRequest, target: Target, resource_type: Any) -> None:
+        if resource_type.name == "Group" and target.operation in _GROUP_REFUSED:
+            raise FixedGroups()
+
+    def read_creation(self, resource_type: Any, body: bytes, content_type: str | None) -> Any:
+        if resource_type.name == "User":
+            payload = self.decode_body(body, content_type)
+            if isinstance(payload, dict) and payload.get("active") is None:
+                body = json.dumps(payload | {"active": True}).encode()
+        return super().read_creation(resource_type, body, content_type)
+
+
+def _authenticate() -> ServicePrincipal:
+    token = bearer_token()
+    if not token:
+        raise UnauthorizedException(
+            detail="Send the organization's scim service token as 'Authorization: Bearer'."
+        )
+    try:
+        caller = user_from_token(token)
+    except TooManyAttempts as error:
+        raise TooManyRequests(detail=error.message) from None
+    if caller is None:
+        raise UnauthorizedException(detail="The token is malformed, unknown, expired or revoked.")
+    if not isinstance(caller, ServicePrincipal) or caller.scope is not ServiceTokenScope.SCIM:
+        raise ForbiddenException(
+            detail="Only an organization's scim service token may use /scim/v2."
+        )
+    return caller
+
+
+class TooManyRequests(TooManyException):
+    status = 429
+    scim_type = ""
+
+
+@bp.route("", defaults={"path": ""}, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+@bp.route("/<path:path>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+def endpoint(path: str) -> Response:
+    handler: ScimHandler = current_app.extensions["roster.scim"]
+    service = handler.service
+    try:
+        scim_request = ScimRequest(
+            method=request.method,
+            base_url=request.url_root.rstrip("/") + bp.url_prefix,
+            path="/" + path,
+            query={key: request.args[key] for key in request.args},
+            headers=list(request.headers.items()),
+            body=request.get_data(cache=False),
+        )
+        if service.match(scim_request).operation is not Operation.service_provider_config:
+            g.scim_principal = _authenticate()
+        response = handler.handle(scim_request)
+    except RequestEntityTooLarge:
+        response = service.error_response(PayloadTooLargeException())
+    except SCIMException as error:
+        response = service.error_response(error)
+    if response.headers.get("Location") is None and response.status != HTTPStatus.NO_CONTENT:
+        response.headers["Location"] = request.base_url
+    return _flask_response(response)
+
+
+def _flask_response(response: ScimResponse) -> Response:
+    body = "" if response.body is None else json.dumps(response.body)
+    answer = Response(body, status=response.status.value)
+    for key, value in response.headers.items():
+        answer.headers[key] = value
+    if response.status == HTTPStatus.UNAUTHORIZED:
+        answer.headers["WWW-Authenticate"] = 'Bearer realm="Roster SCIM"'
+    answer.headers.setdefault("Cache-Control", "no-store")
+    return answer
+
+
+def init_app(app: Flask) -> None:
+    from webapp.extensions import csrf
+
+    csrf.exempt(bp)  # a Bearer token only: a browser cannot be made to send one
+    app.extensions["roster.scim"] = ScimHandler(RosterScimService(provider()), RosterStorage())
+    app.register_blueprint(bp)

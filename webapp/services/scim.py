@@ -1,0 +1,527 @@
+"""SCIM 2.0 provisioning (DESIGN §10): an organization's members as its identity provider sees
+them, and the five roles as groups. ``webapp.scim`` speaks the protocol; the rules are here.
+
+A ``scim`` service token names the organization. It may manage OWNER memberships (the identity
+provider is the source of truth) but never breaks the invariant: every change that could leave
+no active owner runs under the organization lock and ends with ``check_has_active_owner``.
+
+- A member's ``userName`` is the account's email, which SCIM never changes: an account can
+  belong to many organizations, and one organization's provider rewriting the address would
+  hand the account to whoever holds the new one.
+- ``externalId``, ``displayName`` and ``name`` are the provider's, kept per membership in
+  ``scim_profiles``.
+- Creating a member for an unknown email makes an account without a password (its person signs
+  in through password reset, which proves the address). A verified account of that email joins
+  as it is. An unverified one never proved the address: it is taken back (its password and
+  sessions end) and joins, as it would have been made.
+- A group is a role. Added to a group, a member takes its role when it is higher than theirs (a
+  member in several groups holds the highest); removed from the group of their role, a member
+  becomes VIEWER.
+
+Every function runs inside the request's transaction, opened by ``operation``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, false, func, not_, or_, select, true, update
+from sqlalchemy.exc import IntegrityError
+
+from webapp.extensions import db
+from webapp.models import Membership, Organization, Role, ScimProfile, User, Via, utcnow
+from webapp.models.tables import SCIM_TEXT_MAX, ServiceTokenScope
+from webapp.services import members
+from webapp.services.errors import Conflict, Forbidden, InvalidInput, NotFound
+from webapp.services.permissions import ServicePrincipal
+from webapp.services.transactions import lock_rows, write_transaction
+from webapp.services.users import _new_session_token
+from webapp.services.values import email_address, person_name
+
+VIA = Via.SCIM
+# The groups, by id: the five roles.
+GROUP_IDS: dict[str, Role] = {role.name.lower(): role for role in Role}
+
+
+class InvalidFilter(InvalidInput):
+    """A filter naming an attribute or operator this server cannot search by."""
+
+    code = "invalid_filter"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What the identity provider writes of a member, besides ``active``."""
+
+    external_id: str | None = None
+    display_name: str | None = None
+    given_name: str | None = None
+    family_name: str | None = None
+    formatted_name: str | None = None
+
+    def cleaned(self) -> Profile:
+        return Profile(**{k: _text(k, v) for k, v in self.__dict__.items()})
+
+    @property
+    def empty(self) -> bool:
+        return all(v is None for v in self.__dict__.values())
+
+
+@dataclass(frozen=True)
+class ScimMember:
+    user_id: int
+    email: str
+    role: Role
+    is_active: bool
+    created_at: datetime
+    updated_at: datetime
+    sort_email: str
+    profile: Profile
+
+
+def _text(field: str, value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput.field(field, "must be a string")
+    value = value.strip()
+    if len(value) > SCIM_TEXT_MAX:
+        raise InvalidInput.field(field, f"must be at most {SCIM_TEXT_MAX} characters")
+    return value or None
+
+
+# -- the request's transaction ------------------------------------------------------------------
+
+
+def check_principal(principal: object) -> ServicePrincipal:
+    if not isinstance(principal, ServicePrincipal) or principal.scope is not ServiceTokenScope.SCIM:
+        raise Forbidden("Only an organization's scim service token may use /scim/v2.")
+    return principal
+
+
+@contextmanager
+def operation(principal: ServicePrincipal, *, write: bool) -> Iterator[Organization | None]:
+    """One SCIM request: a write takes the organization lock for the whole request (read,
+    apply, write), so a PATCH reads and writes one state; a read takes none. Yields the locked
+    organization, or None for a read."""
+    check_principal(principal)
+    if not write:
+        yield None
+        return
+    with write_transaction():
+        org = db.session.scalar(
+            lock_rows(
+                select(Organization).where(Organization.id == principal.organization_id)
+            ).execution_options(populate_existing=True)
+        )
+        if org is None:
+            raise NotFound()
+        yield org
+
+
+# -- reading members ----------------------------------------------------------------------------
+
+
+def _members_select(org_id: int) -> Any:
+    return (
+        select(
+            Membership.user_id,
+            User.email,
+            Membership.role,
+            Membership.is_active,
+            Membership.created_at,
+            Membership.updated_at,
+            Membership.sort_email,
+            ScimProfile.external_id,
+            ScimProfile.display_name,
+            ScimProfile.given_name,
+            ScimProfile.family_name,
+            ScimProfile.formatted_name,
+        )
+        .join(User, User.id == Membership.user_id)
+        .outerjoin(
+            ScimProfile,
+            and_(
+                ScimProfile.organization_id == Membership.organization_id,
+                ScimProfile.user_id == Membership.user_id,
+            ),
+        )
+        .where(Membership.organization_id == org_id)
+    )
+
+
+def _member(row: Any) -> ScimMember:
+    return ScimMember(
+        user_id=row.user_id,
+        email=row.email,
+        role=row.role,
+        is_active=row.is_active,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        sort_email=row.sort_email,
+        profile=Profile(
+            row.external_id,
+            row.display_name,
+            row.given_name,
+            row.family_name,
+            row.formatted_name,
+        ),
+    )
+
+
+def user_id_of(resource_id: str) -> int:
+    """The user id a SCIM id names; NotFound for anything that is not one."""
+    if not (isinstance(resource_id, str) and resource_id.isascii() and resource_id.isdigit()):
+        raise NotFound()
+    value = int(resource_id)
+    if value <= 0 or value >= 2**63:
+        raise NotFound()
+    return value
+
+
+def get_member(principal: ServicePrincipal, user_id: int) -> ScimMember:
+    """One statement. NotFound when the user is not a member."""
+    row = db.session.execute(
+        _members_select(principal.organization_id).where(Membership.user_id == user_id)
+    ).first()
+    if row is None:
+        raise NotFound()
+    return _member(row)
+
+
+def find_members(
+    principal: ServicePrincipal, condition: ColumnElement[bool], start_index: int, count: int
+) -> tuple[int, list[ScimMember]]:
+    """The members matching ``condition``, in user id order, from ``start_index`` (1-based),
+    and how many match: two statements whatever the page or the organization's size."""
+    org_id = principal.organization_id
+    base = _members_select(org_id).where(condition)
+    total = db.session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    if count <= 0:
+        return total, []
+    rows = db.session.execute(
+        base.order_by(Membership.user_id).offset(start_index - 1).limit(count)
+    ).all()
+    return total, [_member(r) for r in rows]
+
+
+def group_members(principal: ServicePrincipal, role: Role) -> list[tuple[int, str]]:
+    """(user id, email) of the members holding ``role``, in id order: one statement on the
+    (organization, role, user) index."""
+    return [
+        (r.user_id, r.sort_email)
+        for r in db.session.execute(
+            select(Membership.user_id, Membership.sort_email)
+            .where(
+                Membership.organization_id == principal.organization_id,
+                Membership.role == role,
+            )
+            .order_by(Membership.user_id)
+        )
+    ]
+
+
+def group_sizes(principal: ServicePrincipal) -> dict[Role, int]:
+    rows = db.session.execute(
+        select(Membership.role, func.count())
+        .where(Membership.organization_id == principal.organization_id)
+        .group_by(Membership.role)
+    ).all()
+    return {role: n for role, n in rows}
+
+
+# -- filters ------------------------------------------------------------------------------------
+
+# What each attribute a filter may name is stored as, and whether it compares case-exactly.
+_STRINGS: dict[str, tuple[Any, bool]] = {
+    "username": (User.email, False),
+    "emails": (User.email, False),
+    "emails.value": (User.email, False),
+    "externalid": (ScimProfile.external_id, True),
+    "displayname": (ScimProfile.display_name, False),
+    "name.givenname": (ScimProfile.given_name, False),
+    "name.familyname": (ScimProfile.family_name, False),
+    "name.formatted": (ScimProfile.formatted_name, False),
+}
+_URN = "urn:ietf:params:scim:schemas:core:2.0:user"
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def filter_condition(node: Any) -> ColumnElement[bool]:
+    """The SQL condition of a parsed SCIM filter (scim2-models' syntax tree): ``eq ne co sw ew
+    gt ge lt le pr``, ``and or not``, and ``emails[value eq ...]``, on userName, emails.value,
+    externalId, displayName, name.*, active, id and meta.created / meta.lastModified. Anything
+    else raises InvalidFilter; nothing is filtered after the page is read."""
+    from scim2_models.path.expressions import (
+        Comparison,
+        LogicalExpr,
+        LogicalOperator,
+        Not,
+        Present,
+        ValuePath,
+    )
+
+    if isinstance(node, LogicalExpr):
+        terms = [filter_condition(t) for t in node.terms]
+        return and_(*terms) if node.op == LogicalOperator.and_ else or_(*terms)
+    if isinstance(node, Not):
+        return not_(filter_condition(node.expr))
+    if isinstance(node, ValuePath):
+        if _path_name(node.attr_path) != "emails":
+            raise InvalidFilter(f"Cannot filter by {node.attr_path}[...].")
+        return _email_value_filter(node.val_filter)
+    if isinstance(node, Present):
+        return _present(_path_name(node.attr_path))
+    if isinstance(node, Comparison):
+        return _compare(_path_name(node.attr_path), node.op.value, node.value)
+    raise InvalidFilter("This filter cannot be evaluated.")
+
+
+def _path_name(attr_path: Any) -> str:
+    name = str(attr_path).lower()
+    if name.startswith(_URN + ":"):
+        name = name[len(_URN) + 1 :]
+    return name
+
+
+def _email_value_filter(node: Any) -> ColumnElement[bool]:
+    """``emails[...]``: one email per account, of type work and primary."""
+    from scim2_models.path.expressions import Comparison, LogicalExpr, LogicalOperator
+
+    if isinstance(node, LogicalExpr):
+        terms = [_email_value_filter(t) for t in node.terms]
+        return and_(*terms) if node.op == LogicalOperator.and_ else or_(*terms)
+    if isinstance(node, Comparison):
+        sub = _path_name(node.attr_path)
+        if sub == "value":
+            return _compare("emails.value", node.op.value, node.value)
+        if sub == "type" and node.op.value == "eq":
+            return true() if str(node.value).lower() == "work" else false()
+        if sub == "primary" and node.op.value == "eq":
+            return true() if node.value is True else false()
+    raise InvalidFilter("Within emails[...], filter by value, type or primary.")
+
+
+def _present(name: str) -> ColumnElement[bool]:
+    if name in ("username", "emails", "emails.value", "id", "active"):
+        return true()
+    if name in _STRINGS:
+        return _STRINGS[name][0].is_not(None)
+    if name == "name":
+        return or_(
+            ScimProfile.given_name.is_not(None),
+            ScimProfile.family_name.is_not(None),
+            ScimProfile.formatted_name.is_not(None),
+        )
+    raise InvalidFilter(f"Cannot filter by {name}.")
+
+
+def _compare(name: str, op: str, value: Any) -> ColumnElement[bool]:
+    if name == "active":
+        if not isinstance(value, bool) or op not in ("eq", "ne"):
+            raise InvalidFilter("active compares with eq or ne to true or false.")
+        return Membership.is_active.is_(value) if op == "eq" else Membership.is_active.is_not(value)
+    if name == "id":
+        if op != "eq" or not isinstance(value, str):
+            raise InvalidFilter('id compares with eq to a string, as in id eq "12".')
+        try:
+            return Membership.user_id == user_id_of(value)
+        except NotFound:
+            return false()
+    if name in ("meta.created", "meta.lastmodified"):
+        column = Membership.created_at if name == "meta.created" else Membership.updated_at
+        return _compare_time(column, op, value)
+    if name not in _STRINGS:
+        raise InvalidFilter(f"Cannot filter by {name}.")
+    column, case_exact = _STRINGS[name]
+    if not isinstance(value, str):
+        raise InvalidFilter(f"{name} compares to a string.")
+    if column is User.email:
+        value = value.lower()  # stored lower case
+    elif not case_exact:
+        column, value = func.lower(column), value.lower()
+    comparisons = {
+        "eq": lambda: column == value,
+        "ne": lambda: or_(column != value, column.is_(None)),
+        "co": lambda: column.like(f"%{_escape_like(value)}%", escape="\\"),
+        "sw": lambda: column.like(f"{_escape_like(value)}%", escape="\\"),
+        "ew": lambda: column.like(f"%{_escape_like(value)}", escape="\\"),
+        "gt": lambda: column > value,
+        "ge": lambda: column >= value,
+        "lt": lambda: column < value,
+        "le": lambda: column <= value,
+    }
+    return comparisons[op]()
+
+
+def _compare_time(column: Any, op: str, value: Any) -> ColumnElement[bool]:
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidFilter("A date compares to an ISO 8601 date and time.") from None
+    if moment.tzinfo is None:
+        raise InvalidFilter("A date compares to a date and time with its zone.")
+    comparisons = {
+        "eq": column == moment,
+        "ne": column != moment,
+        "gt": column > moment,
+        "ge": column >= moment,
+        "lt": column < moment,
+        "le": column <= moment,
+    }
+    if op not in comparisons:
+        raise InvalidFilter(f"A date cannot be compared with {op}.")
+    return comparisons[op]
+
+
+# -- writing members ----------------------------------------------------------------------------
+
+
+def _write_profile(org_id: int, user_id: int, profile: Profile) -> None:
+    values = {
+        "external_id": profile.external_id,
+        "display_name": profile.display_name,
+        "given_name": profile.given_name,
+        "family_name": profile.family_name,
+        "formatted_name": profile.formatted_name,
+    }
+    changed = db.session.execute(
+        update(ScimProfile)
+        .where(ScimProfile.organization_id == org_id, ScimProfile.user_id == user_id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if not changed.rowcount and not profile.empty:  # type: ignore[attr-defined]
+        db.session.execute(
+            ScimProfile.__table__.insert().values(organization_id=org_id, user_id=user_id, **values)
+        )
+
+
+def _account_name(email: str, profile: Profile) -> str:
+    """The name an account made by SCIM starts with: what the provider calls the person, else
+    the address's local part."""
+    given = " ".join(p for p in (profile.given_name, profile.family_name) if p)
+    for candidate in (profile.display_name, profile.formatted_name, given, email.split("@")[0]):
+        if candidate:
+            try:
+                return person_name(candidate[:100])
+            except InvalidInput:
+                continue
+    return email.split("@")[0][:100] or email[:100]
+
+
+def _account_for(email: str, profile: Profile) -> int:
+    """The id of the account ``email`` names, made without a password when there is none. An
+    unverified account is taken back: it never proved the address, so its password and
+    sessions end and whoever holds the address signs in through password reset."""
+    account = db.session.execute(
+        select(User.id, User.email_verified_at).where(User.email == email)
+    ).first()
+    now = utcnow()
+    if account is None:
+        try:
+            with db.session.begin_nested():
+                user = User(
+                    email=email,
+                    name=_account_name(email, profile),
+                    password_hash=None,
+                    session_token=_new_session_token(),
+                    created_at=now,
+                    updated_at=now,
+                    email_verified_at=None,
+                )
+                db.session.add(user)
+                db.session.flush()
+        except IntegrityError:  # made by a concurrent request meanwhile
+            raise Conflict(
+                "An account with this address was made at the same moment; try again.",
+                code="uniqueness",
+            ) from None
+        return user.id
+    if account.email_verified_at is None:
+        db.session.execute(
+            update(User)
+            .where(User.id == account.id)
+            .values(password_hash=None, session_token=_new_session_token(), updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    return account.id
+
+
+def create_member(
+    principal: ServicePrincipal,
+    org: Organization,
+    email: str,
+    *,
+    is_active: bool,
+    role: Role = Role.VIEWER,
+    profile: Profile,
+) -> ScimMember:
+    """Make ``email``'s account a member (an active VIEWER unless told otherwise). Raises
+    AlreadyMembers when it is one, InvalidInput for a bad address or profile."""
+    email = email_address(email)
+    profile = profile.cleaned()
+    user_id = _account_for(email, profile)
+    members.insert_members(org, principal, [user_id], role, is_active, via=VIA, verified_only=False)
+    _write_profile(org.id, user_id, profile)
+    return get_member(principal, user_id)
+
+
+def update_member(
+    principal: ServicePrincipal,
+    org: Organization,
+    current: ScimMember,
+    *,
+    is_active: bool,
+    profile: Profile,
+) -> ScimMember:
+    """Set a member's active flag and profile. LastOwner when suspending the last active
+    owner."""
+    profile = profile.cleaned()
+    if is_active != current.is_active:
+        members.apply_update(org, principal, [current], role=None, is_active=is_active, via=VIA)
+    if profile != current.profile:
+        _write_profile(org.id, current.user_id, profile)
+        db.session.execute(
+            update(Membership)
+            .where(Membership.organization_id == org.id, Membership.user_id == current.user_id)
+            .values(updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+    return get_member(principal, current.user_id)
+
+
+def remove_member(principal: ServicePrincipal, org: Organization, current: ScimMember) -> None:
+    """Remove a member from the organization (their account stays). LastOwner when they are
+    its last active owner."""
+    members.apply_removal(org, [current], actor=principal, via=VIA, action="member.remove")
+
+
+def set_group_members(
+    principal: ServicePrincipal, org: Organization, role: Role, wanted: Sequence[int]
+) -> None:
+    """Make the group of ``role`` hold ``wanted``: members added take the role when it is
+    higher than theirs, members left out who hold it become VIEWER. One change set. Raises
+    NotMembers for ids that are not members, LastOwner when no active owner would remain."""
+    wanted_ids = sorted(set(wanted))
+    states = members.member_states(org.id, wanted_ids) if wanted_ids else []
+    holding = {user_id for user_id, _ in group_members(principal, role)}
+    raised = [s for s in states if s.role.rank > role.rank]
+    dropped_ids = sorted(holding - set(wanted_ids))
+    dropped = members.member_states(org.id, dropped_ids) if dropped_ids else []
+    change_id = None
+    if raised:
+        *_, change_id = members.apply_update(
+            org, principal, raised, role=role, is_active=None, via=VIA
+        )
+    if dropped and role is not Role.VIEWER:
+        members.apply_update(
+            org, principal, dropped, role=Role.VIEWER, is_active=None, via=VIA, change_id=change_id
+        )
