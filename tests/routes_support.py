@@ -51,6 +51,7 @@ NEW_ORG_NAME = "Made By Matrix"
 TOKEN_NAME = "matrix token"
 SERVICE_TOKEN_NAME = "matrix service token"
 SIGNUP_EMAIL = "newly.signed.up@example.com"
+SCIM_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 
 
 # -- world references -------------------------------------------------------------------------
@@ -95,6 +96,7 @@ class Kind(enum.Enum):
     ORG = "org"  # a member of the organization named in the URL (or body) with a permission
     NOBODY = "nobody"  # no signed-in user may (another user's token): 404 for all
     INVITEE = "invitee"  # only the invited address, which no actor has: 403 when signed in
+    SCIM = "scim"  # only the organization's scim service token (DESIGN §10), as Bearer
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,7 @@ SIGNED_IN = Access(Kind.SIGNED_IN)
 SIGNED_IN_UNLESS_LAST_OWNER = Access(Kind.SIGNED_IN, unless_last_owner=True)
 NOBODY = Access(Kind.NOBODY)
 INVITEE = Access(Kind.INVITEE)
+SCIM = Access(Kind.SCIM)
 
 
 def org(*actions: Action, owner_target: bool = False) -> Access:
@@ -339,6 +342,11 @@ class Route:
     @property
     def api(self) -> bool:
         return self.endpoint.startswith("api.")
+
+    @property
+    def scim(self) -> bool:
+        """SCIM 2.0 at /scim/v2: JSON bodies, errors as application/scim+json."""
+        return self.endpoint.startswith("scim.")
 
     @property
     def needs_csrf(self) -> bool:
@@ -884,6 +892,54 @@ ROUTES: list[Route] = [
         params={"token_id": Ref("service_token")},
         effect=service_token_revoked,
     ),
+    # -- SCIM 2.0 (DESIGN §10): the organization is the scim token's; one rule, /scim/v2/<path>
+    R(
+        "scim.endpoint",
+        "GET",
+        PUBLIC,
+        200,
+        params={"path": "ServiceProviderConfig"},
+        label="config",
+    ),
+    R("scim.endpoint", "GET", SCIM, 200, params={"path": "Users"}),
+    R(
+        "scim.endpoint",
+        "POST",
+        SCIM,
+        201,
+        params={"path": "Users"},
+        json={"schemas": [SCIM_USER], "userName": Ref("newcomer_email"), "active": True},
+        effect=member("newcomer", role=Role.VIEWER, active=True),
+    ),
+    R(
+        "scim.endpoint",
+        "PUT",
+        SCIM,
+        200,
+        params={"path": Ref("target_path")},
+        json={"schemas": [SCIM_USER], "userName": Ref("target_email"), "active": False},
+        effect=member("target", role=Role.CONTRIBUTOR, active=False),
+    ),
+    R(
+        "scim.endpoint",
+        "PATCH",
+        SCIM,
+        200,
+        params={"path": Ref("target_path")},
+        json={
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "value": {"active": False}}],
+        },
+        effect=member("target", role=Role.CONTRIBUTOR, active=False),
+    ),
+    R(
+        "scim.endpoint",
+        "DELETE",
+        SCIM,
+        204,
+        params={"path": Ref("target_path")},
+        effect=removed("target"),
+    ),
     # -- password reset and my account (DESIGN §8) ----------------------------------------
     # Anyone may ask for a link (the answer never says whether the address has an account) and
     # use one: the link, mailed to the address, is the proof. Using it signs the browser in as
@@ -994,7 +1050,7 @@ class Caller:
         """The route's request. ``csrf_header=False``: a session request omitting X-CSRFToken."""
         sent: dict[str, str] = {}
         kwargs: dict[str, Any] = {}
-        if not route.api and route.method == "POST":
+        if not route.api and not route.scim and route.method == "POST":
             kwargs["data"] = {**resolve(dict(route.form or {}), refs), "csrf_token": self.csrf}
         if route.json is not None:
             kwargs["json"] = resolve(route.json, refs)

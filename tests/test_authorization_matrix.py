@@ -17,6 +17,10 @@ route) and DESIGN §3-§5, transcribed below, not read from the code under test:
   never the organization itself, an owner, a role of its own or tokens; scim: 403 everywhere
   on /api. Of the routes not about one organization, listing gives the token's own
   organization (scim: 403), creating one is refused (403).
+- SCIM at /scim/v2 (DESIGN §10): only the organization's scim token, as Bearer, whose
+  organization it names; no Authorization (anonymous, a browser session): 401; any other valid
+  token, personal or of another scope: 403; errors as ``application/scim+json``. Its
+  ServiceProviderConfig is public (RFC 7643 §5).
 
 HEAD is asked of every GET route: the same status, and never a change (the state-changing
 ``GET .../leave`` included). A refused request changes no row: every table is compared before
@@ -115,6 +119,10 @@ class Transport(enum.Enum):
 
 
 def transports(route: Route, actor: Actor | None = None) -> list[Transport]:
+    if route.scim:  # a personal token and a browser session; a service token has no session
+        if actor is not None and actor.scope is not None:
+            return [Transport.BEARER]
+        return [Transport.BEARER, Transport.WEB]
     if not route.api:
         return [Transport.WEB]
     if actor is not None and actor.scope is not None:
@@ -135,6 +143,8 @@ class Outcome:
 def outcome(route: Route, transport: Transport, actor: Actor) -> Outcome:
     """What DESIGN says this actor gets from this route."""
     access = route.access
+    if access.kind is Kind.SCIM:
+        return scim_outcome(route, transport, actor)
     if actor.scope is not None:
         return token_outcome(route, actor)
     if access.kind is Kind.PUBLIC:
@@ -158,6 +168,15 @@ def outcome(route: Route, transport: Transport, actor: Actor) -> Outcome:
         not access.owner_target or Action.MANAGE_OWNERS in may
     )
     return Outcome(route.ok, route.effect is not None) if allowed else Outcome(403)
+
+
+def scim_outcome(route: Route, transport: Transport, actor: Actor) -> Outcome:
+    """DESIGN §10: the organization's scim token only; 401 without a token, 403 with another."""
+    if actor.scope == "scim" and actor.own_org:
+        return Outcome(route.ok, route.effect is not None)
+    if actor.scope is not None or (actor.signed_in and transport is Transport.BEARER):
+        return Outcome(403)
+    return Outcome(401)
 
 
 def token_outcome(route: Route, actor: Actor) -> Outcome:
@@ -330,6 +349,8 @@ class World:
             "owner2": self.people["owner2"].id,
             "newcomer": self.people["newcomer"].id,
             "newcomer_email": self.people["newcomer"].email,
+            "target_email": self.people["target"].email,
+            "target_path": f"Users/{self.people['target'].id}",
             "import_file": f"email,role\n{self.people['newcomer'].email},CONTRIBUTOR\n",
             "login_email": self.people["stranger"].email,
             "session_token": me.session_token if me else None,
@@ -405,6 +426,12 @@ def mismatches(
     if got != expected.status:
         return [f"status {got}, expected {expected.status}"]
     wrong = []
+    if route.scim and got >= 400 and route.method != "HEAD":
+        body = response.get_json(silent=True) or {}
+        if response.mimetype != "application/scim+json":
+            wrong.append(f"{response.mimetype}, expected application/scim+json")
+        elif body.get("status") != str(got):
+            wrong.append(f"SCIM error status {body.get('status')!r}, expected {str(got)!r}")
     if route.api and got >= 400:
         if response.mimetype != "application/problem+json":
             wrong.append(f"{response.mimetype}, expected application/problem+json")
@@ -414,7 +441,8 @@ def mismatches(
                 wrong.append(f"code {code!r}, expected {expected.code!r}")
     if got == 401 and not response.headers.get("WWW-Authenticate", "").startswith("Bearer"):
         wrong.append("no WWW-Authenticate: Bearer")
-    if not actor.signed_in and not route.api and route.access.kind is not Kind.PUBLIC:
+    redirects = not route.api and not route.scim and route.access.kind is not Kind.PUBLIC
+    if not actor.signed_in and redirects:
         location = urlsplit(response.headers.get("Location", ""))
         if location.path != "/login" or parse_qs(location.query).get("next") != [path]:
             wrong.append(f"redirected to {response.headers.get('Location')!r}, not to sign in")

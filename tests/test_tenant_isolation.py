@@ -51,6 +51,8 @@ from .routes_support import (
 )
 
 HX = {"HX-Request": "true"}
+SCIM_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 # Each side's people: (key, role, active). "removed" and "leaver" only live on in the audit log.
 PEOPLE: list[tuple[str, Role, bool]] = [
@@ -77,6 +79,7 @@ class Side:
     token_text: str = ""
     service_token_id: int = 0  # a write service token of the organization
     service_token_text: str = ""
+    scim_token_text: str = ""
     invitation_id: int = 0
     change_id: str = ""  # the change set that removed "removed"
 
@@ -163,6 +166,9 @@ def build_pair() -> Pair:
             owner, side.org_id, side.service_token_name, "write", via=Via.CLI
         )
         side.service_token_id, side.service_token_text = made.id, made.token
+        side.scim_token_text = service_tokens.create_service_token(
+            owner, side.org_id, f"{side.tag} identity provider", "scim", via=Via.CLI
+        ).token
         for key, role, active in PEOPLE[1:]:
             members.add_members(
                 owner, side.org_id, [side.people[key].id], role=role, is_active=active, via=Via.CLI
@@ -258,6 +264,7 @@ def url_arguments(pair: Pair) -> dict[str, Any]:
         "token": a.invitation_token,
         "user_ids": ",".join(str(u.id) for u in a.current()),
         "filename": "app.css",
+        "path": "Users",  # SCIM: /scim/v2/Users, A's members as A's identity provider sees them
     }
 
 
@@ -350,7 +357,7 @@ class Request:
     rule: str
     endpoint: str
     path: str
-    transport: str  # web, web-htmx (the partial), cookie or bearer (the API)
+    transport: str  # web, web-htmx (the partial), cookie or bearer (the API), scim (A's token)
     plain: bool  # no query string
     typed: tuple[str, ...] = ()  # the query's values
 
@@ -364,9 +371,13 @@ def _requests(app: Flask, pair: Pair) -> Iterator[Request]:
     rules.sort(key=lambda rule: rule.endpoint == "api.leave_organization")
     for rule in rules:
         api = rule.endpoint.startswith("api.")
+        scim = rule.endpoint.startswith("scim.")
         for query in variants.get(rule.endpoint, [{}]):
             path = build_url(app, rule.endpoint, "GET", arguments, query)
-            for transport in ("cookie", "bearer") if api else ("web", "web-htmx"):
+            kinds = (
+                ("scim", "cookie") if scim else ("cookie", "bearer") if api else ("web", "web-htmx")
+            )
+            for transport in kinds:
                 typed = tuple(str(value) for value in query.values())
                 yield Request(rule.rule, rule.endpoint, path, transport, not query, typed)
 
@@ -385,6 +396,7 @@ EXPECTED_A: dict[str, Callable[[Side], list[str]]] = {
     "api.list_events": lambda side: [side.people["removed"].email],
     "api.list_service_tokens": lambda side: [side.service_token_name],
     "web.service_tokens_page": lambda side: [side.service_token_name],
+    "scim.endpoint": lambda side: [u.email for u in side.current()],
 }
 
 
@@ -393,11 +405,14 @@ def test_owner_of_one_organization_sees_nothing_of_another(app):
     a = pair.a
     session = session_caller(app, a.owner)
     bearer = Caller(app.test_client(), bearer=a.token_text)
+    scim = Caller(app.test_client(), bearer=a.scim_token_text)
     before = snapshot()
     scan = Scan()
     for request in _requests(app, pair):
         if request.transport == "bearer":
             response = bearer.get(request.path)
+        elif request.transport == "scim":
+            response = scim.get(request.path)
         else:  # the session; X-CSRFToken too, which the state-changing GET leave needs
             headers = {"X-CSRFToken": session.csrf or ""}
             if request.transport == "web-htmx":
@@ -406,7 +421,8 @@ def test_owner_of_one_organization_sees_nothing_of_another(app):
         scan.rules.add(request.rule)
         text = scan.read(f"{request.transport} GET {request.path}", response, request.typed)
         assert response.status_code < 500, f"{request.path}: {response.status_code}"
-        if request.plain and request.transport in ("web", "cookie"):
+        shown_by = ("scim",) if request.endpoint.startswith("scim.") else ("web", "cookie")
+        if request.plain and request.transport in shown_by:
             for expected in EXPECTED_A.get(request.endpoint, lambda side: [])(a):
                 assert expected.lower() in text, f"{request.path} does not show A's {expected!r}"
     print(  # the figures the issue asks for, under pytest -s
@@ -496,3 +512,78 @@ def test_owner_of_one_organization_gets_not_found_for_another(app):
     print(f"\ntenant isolation: {asked} requests for B's routes by B's ids")
     assert not wrong, "\n".join(wrong)
     assert not differences(before, snapshot())
+
+
+# -- A's identity provider asks for B's members ----------------------------------------------
+
+SCIM_JSON = "application/scim+json"
+
+
+def test_a_scim_token_reaches_only_its_own_organization(app):
+    """DESIGN §10: a scim token names its organization. A's, given B's member ids (and the one
+    person in both, as a B-side id would be), lists, filters and groups only A; B's members
+    are 404 to read, replace, patch and delete, and naming them in a group is refused; no
+    answer carries B's tag and no row changes."""
+    pair = build_pair()
+    a, b = pair.a, pair.b
+    scim = Caller(app.test_client(), bearer=a.scim_token_text)
+    b_only = [u for key, u in b.people.items() if u.id not in {m.id for m in a.current()}]
+    before = snapshot()
+    scan = Scan()
+    reads = [
+        "/scim/v2/Users",
+        "/scim/v2/Users?count=200",
+        "/scim/v2/Users?startIndex=2&count=3",
+        f"/scim/v2/Users?filter={quote(f'userName co {chr(34)}{B_TAG}{chr(34)}')}",
+        f"/scim/v2/Users?filter={quote(f'emails.value sw {chr(34)}{B_TAG}{chr(34)}')}",
+        f"/scim/v2/Users?filter={quote('active eq false')}",
+        "/scim/v2/Groups",
+        *(f"/scim/v2/Groups/{role.name.lower()}" for role in Role),
+        *(f"/scim/v2/Users/{user.id}" for user in b_only),
+    ]
+    for path in reads:
+        response = scim.get(path)
+        scan.read(f"GET {path}", response)
+        assert response.status_code in (200, 404), f"{path}: {response.status_code}"
+        assert response.mimetype == SCIM_JSON
+    for user in b_only:
+        assert scim.get(f"/scim/v2/Users/{user.id}").status_code == 404
+        for method, body in (
+            ("PUT", {"schemas": [SCIM_USER], "userName": user.email, "active": False}),
+            (
+                "PATCH",
+                {
+                    "schemas": [PATCH_OP],
+                    "Operations": [{"op": "replace", "value": {"active": False}}],
+                },
+            ),
+            ("DELETE", None),
+        ):
+            response = scim.client.open(
+                f"/scim/v2/Users/{user.id}",
+                method=method,
+                json=body,
+                headers={"Authorization": f"Bearer {a.scim_token_text}"},
+            )
+            scan.read(f"{method} {user.id}", response)
+            assert response.status_code == 404, f"{method} Users/{user.id}: {response.status_code}"
+            assert response.get_json()["status"] == "404"
+    add_b = {
+        "schemas": [PATCH_OP],
+        "Operations": [
+            {"op": "add", "path": "members", "value": [{"value": str(u.id)} for u in b_only]}
+        ],
+    }
+    response = scim.client.patch(
+        "/scim/v2/Groups/admin",
+        json=add_b,
+        headers={"Authorization": f"Bearer {a.scim_token_text}"},
+    )
+    scan.read("PATCH Groups/admin", response)
+    assert response.status_code == 400, response.get_data(as_text=True)
+    listed = scim.get("/scim/v2/Users?count=200").get_json()
+    a_members = {u.email for u in a.current()} | {pair.shared.email}
+    assert {r["userName"] for r in listed["Resources"]} == a_members
+    assert listed["totalResults"] == len(a_members)
+    assert not scan.leaks, "B's data shown to A's identity provider:\n" + "\n".join(scan.leaks)
+    assert not differences(before, snapshot()), "A's scim token changed rows"

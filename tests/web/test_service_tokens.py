@@ -142,3 +142,31 @@ def test_an_admin_is_not_offered_a_scim_token_and_cannot_post_one(
     refused = browser.post(_url(org.id), {"name": "IdP", "scope": "scim"})
     assert refused.status_code == 403
     assert service_tokens.list_service_tokens(owner, org.id) == []
+
+
+def test_a_scim_token_made_here_provisions_through_the_url_shown_with_it(acme, browser_for, app):
+    """The owner's whole set-up of an identity provider: the page shows the SCIM base URL
+    beside the token, and the two together list and add this organization's members."""
+    owner, org = acme
+    browser = browser_for(owner)
+    response = browser.post(_url(org.id), {"name": "Okta", "scope": "scim"}, htmx=True)
+    assert response.status_code == 200, response.text
+    token = re.search(r'value="(rss_[^"]+)"', response.text).group(1)
+    base = re.search(r'id="scim-base-url"[^>]*value="([^"]+)"', response.text).group(1)
+    assert base == "http://localhost/scim/v2"
+    headers = {"Authorization": f"Bearer {token}"}
+    client = app.test_client()  # the identity provider: no session
+    listed = client.get(f"{base}/Users", headers=headers)
+    assert listed.status_code == 200 and listed.mimetype == "application/scim+json"
+    assert [r["userName"] for r in listed.get_json()["Resources"]] == [owner.email]
+    made = client.post(
+        f"{base}/Users",
+        json={
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "new.hire@example.com",
+        },
+        headers=headers,
+    )
+    assert made.status_code == 201, made.get_data(as_text=True)
+    page = browser.get(f"/orgs/{org.id}/members").text
+    assert "new.hire@example.com" in page

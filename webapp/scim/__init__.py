@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from http import HTTPStatus
-from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 from scim2_models import (
@@ -24,36 +23,18 @@ from scim2_models import (
 from scim2_server.handler import ScimHandler
 from scim2_server.requests import ScimRequest
 from scim2_server.responses import ScimResponse
-from scim2_server.routing import Operation, Target
-from scim2_server.service import ScimService
+from scim2_server.routing import Operation
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from webapp.auth import bearer_token, user_from_token
 from webapp.models import ServiceTokenScope
 from webapp.scim.resources import provider
-from webapp.scim.storage import FixedGroups, RosterStorage
+from webapp.scim.service import RosterScimService
+from webapp.scim.storage import RosterStorage
 from webapp.services.errors import TooManyAttempts
 from webapp.services.permissions import ServicePrincipal
 
 bp = Blueprint("scim", __name__, url_prefix="/scim/v2")
-
-_GROUP_REFUSED = frozenset({Operation.create, Operation.replace, Operation.delete})
-
-
-class RosterScimService(ScimService):
-    """scim2-server's protocol with Roster's two departures: the groups are fixed, and a member
-    created without ``active`` is active (DESIGN §10)."""
-
-    def authorize(self, request: ScimRequest, target: Target, resource_type: Any) -> None:
-        if resource_type.name == "Group" and target.operation in _GROUP_REFUSED:
-            raise FixedGroups()
-
-    def read_creation(self, resource_type: Any, body: bytes, content_type: str | None) -> Any:
-        if resource_type.name == "User":
-            payload = self.decode_body(body, content_type)
-            if isinstance(payload, dict) and payload.get("active") is None:
-                body = json.dumps(payload | {"active": True}).encode()
-        return super().read_creation(resource_type, body, content_type)
 
 
 def _authenticate() -> ServicePrincipal:
@@ -80,14 +61,13 @@ class TooManyRequests(TooManyException):
     scim_type = ""
 
 
-@bp.route("", defaults={"path": ""}, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 @bp.route("/<path:path>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 def endpoint(path: str) -> Response:
     handler: ScimHandler = current_app.extensions["roster.scim"]
     service = handler.service
     try:
         scim_request = ScimRequest(
-            method=request.method,
+            method="GET" if request.method == "HEAD" else request.method,
             base_url=request.url_root.rstrip("/") + bp.url_prefix,
             path="/" + path,
             query={key: request.args[key] for key in request.args},

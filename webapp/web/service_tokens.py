@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import flash, redirect, url_for
+from flask import flash, redirect, request, url_for
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
@@ -37,6 +37,8 @@ def _page(org_id: int, status: int = 200, **context: Any) -> Response:
         allowed=account.allowed,
         tokens=found,
         revoke_form=EmptyForm(),
+        # Where this browser reached Roster: what an identity provider is given.
+        scim_url=request.host_url.rstrip("/") + "/scim/v2",
         **context,
     )
 
