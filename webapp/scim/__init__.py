@@ -29,7 +29,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from webapp.auth import bearer_token, user_from_token
 from webapp.models import ServiceTokenScope
 from webapp.scim.resources import provider
-from webapp.scim.service import RosterScimService
+from webapp.scim.service import RosterScimHandler, RosterScimService
 from webapp.scim.storage import RosterStorage
 from webapp.services.errors import TooManyAttempts
 from webapp.services.permissions import ServicePrincipal
@@ -101,5 +101,7 @@ def init_app(app: Flask) -> None:
     from webapp.extensions import csrf
 
     csrf.exempt(bp)  # a Bearer token only: a browser cannot be made to send one
-    app.extensions["roster.scim"] = ScimHandler(RosterScimService(provider()), RosterStorage())
+    app.extensions["roster.scim"] = RosterScimHandler(
+        RosterScimService(provider()), RosterStorage()
+    )
     app.register_blueprint(bp)

@@ -2,8 +2,9 @@
 
 - the groups are fixed: creating, replacing or deleting one is 403 ``mutability``;
 - a member created without ``active`` is active;
-- PATCH answers 200 with the resource, as Okta and Entra ID expect (RFC 7644 §3.5.2 allows it;
-  scim2-server answers 204 unless ``attributes`` are asked for);
+- a user's PATCH answers 200 with the user, as Okta and Entra ID expect (RFC 7644 §3.5.2
+  allows it; scim2-server answers 204 unless ``attributes`` are asked for); a group's answers
+  204, and changes the roles directly (``RosterScimHandler``, ``RosterStorage.patch_group``);
 - what an identity provider sends of RFC 7643's User that Roster does not keep (``title``,
   ``phoneNumbers``, ``locale``, ``password``, the enterprise extension…) is accepted and not
   kept, as RFC 7644 §3.3 lets a service provider do: Okta's and Entra ID's default mappings send
@@ -16,12 +17,15 @@
 from __future__ import annotations
 
 import json
+from http import HTTPStatus
 from typing import Any
 
 from flask import g
 from scim2_models import Context, MutabilityException
 from scim2_models import User as CoreUser
+from scim2_server.handler import ScimHandler
 from scim2_server.requests import ScimRequest
+from scim2_server.responses import ScimResponse
 from scim2_server.routing import Operation, Target
 from scim2_server.service import ScimService
 
@@ -71,12 +75,57 @@ def _kept_user(payload: Any) -> Any:
     return kept
 
 
+def _group_removals(body: bytes) -> bytes:
+    """Entra ID removes group members as ``{"op": "Remove", "path": "members", "value":
+    [{"value": id}]}``, which RFC 7644 §3.5.2.2 spells ``members[value eq "id"]`` (scim2-models
+    refuses a remove with a value): each listed member becomes one remove of that form."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return body  # scim2-server says what is wrong with it
+    operations = payload.get("Operations") if isinstance(payload, dict) else None
+    if not isinstance(operations, list):
+        return body
+    spelled = []
+    for operation in operations:
+        value = operation.get("value") if isinstance(operation, dict) else None
+        if (
+            isinstance(operation, dict)
+            and str(operation.get("op", "")).lower() == "remove"
+            and str(operation.get("path", "")).lower() == "members"
+            and isinstance(value, list)
+            and value
+            and all(isinstance(v, dict) and isinstance(v.get("value"), str) for v in value)
+        ):
+            spelled.extend(
+                {"op": "remove", "path": f"members[value eq {json.dumps(v['value'])}]"}
+                for v in value
+            )
+        else:
+            spelled.append(operation)
+    return json.dumps(payload | {"Operations": spelled}).encode()
+
+
+class RosterScimHandler(ScimHandler):
+    """A group's PATCH goes to the storage's ``patch_group``, which changes roles directly."""
+
+    def patch_resource(
+        self, resource_type: Any, resource_id: str, patch_op: Any, conditions: Any
+    ) -> Any:
+        if resource_type.name == "Group":
+            self.storage.patch_group(resource_id, patch_op)  # type: ignore[attr-defined]
+            return None
+        return super().patch_resource(resource_type, resource_id, patch_op, conditions)
+
+
 class RosterScimService(ScimService):
     def authorize(self, request: ScimRequest, target: Target, resource_type: Any) -> None:
         if resource_type.name == "Group" and target.operation in _GROUP_REFUSED:
             raise FixedGroups()
 
     def patch_response(self, base_url: str, resource: Any, response_parameters: Any) -> Any:
+        if resource is None:  # a group: 204, its members may be a whole organization
+            return ScimResponse(HTTPStatus.NO_CONTENT)
         published = self.publish(base_url, resource)
         return self.resource_response(
             published, Context.RESOURCE_REPLACEMENT_RESPONSE, response_parameters
@@ -97,6 +146,8 @@ class RosterScimService(ScimService):
 
     def read_patch(self, resource_type: Any, body: bytes, content_type: str | None) -> Any:
         g.scim_claimed_emails = []
+        if resource_type.name == "Group":
+            return super().read_patch(resource_type, _group_removals(body), content_type)
         if resource_type.name != "User":
             return super().read_patch(resource_type, body, content_type)
         payload = self.decode_body(body, content_type)

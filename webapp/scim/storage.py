@@ -5,6 +5,7 @@ applies PUT and PATCH to the resource and answers; this storage reads and writes
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn, TypeVar
@@ -17,6 +18,7 @@ from scim2_models import (
     GroupMember,
     GroupMembership,
     InvalidFilterException,
+    InvalidPathException,
     InvalidValueException,
     Meta,
     MutabilityException,
@@ -159,6 +161,25 @@ def _role_of(resource_id: str) -> Role:
     return role
 
 
+_ONE_MEMBER = re.compile(r'members\[\s*value\s+eq\s+"([^"]*)"\s*\]', re.IGNORECASE)
+
+
+def _value_of(item: Any) -> str:
+    """A group member entry's ``value``: a GroupMember, a dict, or the id itself."""
+    if isinstance(item, dict):
+        return str(item.get("value", ""))
+    return str(getattr(item, "value", item) or "")
+
+
+def _member_id(value: str) -> int:
+    try:
+        return scim.user_id_of(value)
+    except NotFound:
+        raise InvalidValueException(
+            detail=f"{value!r} is not the id of a member of this organization."
+        ) from None
+
+
 def _wants_members(parameters: ResponseParameters[Any] | None) -> bool:
     if parameters is None:
         return True
@@ -230,7 +251,8 @@ class RosterStorage(ScimStorage):
             raise NotImplementedException(
                 detail="Search /Users or /Groups: the root is not searched across both."
             )
-        start = search_request.start_index or 1
+        # Past any organization's size, and within what both databases take as an OFFSET.
+        start = min(search_request.start_index or 1, 2**31)
         count = MAX_RESULTS if search_request.count is None else search_request.count
         count = min(count, MAX_RESULTS)
         if names == {"Group"}:
@@ -277,8 +299,8 @@ class RosterStorage(ScimStorage):
         *,
         expected_version: str | None = None,
     ) -> ScimResource[Any]:
-        if resource_type.name == "Group":
-            return self._update_group(resource)
+        if resource_type.name == "Group":  # PUT is refused, PATCH goes to patch_group
+            raise FixedGroups()
         assert isinstance(resource, User)
         current = scim.get_member(principal(), scim.user_id_of(resource.id or ""))
         if (resource.user_name or "").strip().lower() != current.email:
@@ -296,22 +318,50 @@ class RosterStorage(ScimStorage):
         )
         return _user(member)
 
-    def _update_group(self, resource: ScimResource[Any]) -> Group:
-        assert isinstance(resource, Group)
-        role = _role_of(resource.id or "")
-        if resource.display_name != role.name:
-            raise FixedGroups()
-        wanted = []
-        for member in resource.members or []:
-            value = member.value or ""
-            try:
-                wanted.append(scim.user_id_of(value))
-            except NotFound:
-                raise InvalidValueException(
-                    detail=f"{value!r} is not the id of a member of this organization."
-                ) from None
-        scim.set_group_members(principal(), self._org(), role, wanted)
-        return self._group(role, True)
+    @scim_errors
+    def patch_group(self, resource_id: str, patch_op: Any) -> None:
+        """A group's PATCH, applied to the roles directly (not to a list of its members, which
+        for the viewers of a large organization would be all of them): ``add`` members,
+        ``remove`` ``members[value eq "id"]``, listed members or all of them, ``replace``
+        ``members``, and, without a path, ``{"members": [...]}``. ``displayName`` may be
+        restated, not changed. One change set for the whole request."""
+        role = _role_of(resource_id)
+        change_id = None
+        for operation in patch_op.operations or []:
+            verb = str(operation.op.value if hasattr(operation.op, "value") else operation.op)
+            path = str(operation.path) if operation.path is not None else ""
+            value = operation.value
+            if not path and isinstance(value, dict):
+                for key, item in value.items():
+                    change_id = self._group_change(role, verb, key, item, change_id)
+                continue
+            change_id = self._group_change(role, verb, path, value, change_id)
+
+    def _group_change(
+        self, role: Role, verb: str, path: str, value: Any, change_id: str | None
+    ) -> str | None:
+        name = path.lower()
+        if name in ("displayname", "id"):
+            restated = str(value) in (role.name, role.name.lower())
+            if verb == "remove" or not restated:
+                raise FixedGroups()
+            return change_id
+        one = _ONE_MEMBER.fullmatch(path)
+        if one and verb == "remove":
+            ids = [_member_id(one.group(1))]
+            return scim.remove_from_group(principal(), self._org(), role, ids, change_id=change_id)
+        if name != "members":
+            raise InvalidPathException(detail=f"A group's PATCH changes its members, not {path!r}.")
+        ids = [_member_id(_value_of(item)) for item in (value or [])]
+        if verb == "add":
+            return scim.add_to_group(principal(), self._org(), role, ids, change_id=change_id)
+        if verb == "remove":
+            listed = ids if value else None  # no value: every member of the group
+            return scim.remove_from_group(
+                principal(), self._org(), role, listed, change_id=change_id
+            )
+        scim.set_group_members(principal(), self._org(), role, ids)
+        return change_id
 
     @scim_errors
     def delete(

@@ -504,24 +504,70 @@ def remove_member(principal: ServicePrincipal, org: Organization, current: ScimM
     members.apply_removal(org, [current], actor=principal, via=VIA, action="member.remove")
 
 
+def add_to_group(
+    principal: ServicePrincipal,
+    org: Organization,
+    role: Role,
+    user_ids: Sequence[int],
+    *,
+    change_id: str | None = None,
+) -> str | None:
+    """Members added to the group of ``role`` take it when it is higher than theirs (a member
+    in several groups holds the highest). NotMembers names ids that are not members. Returns
+    the change set's id (``change_id``, or a new one when something changed)."""
+    ids = sorted(set(user_ids))
+    if not ids:
+        return change_id
+    states = members.member_states(org.id, ids)
+    raised = [s for s in states if s.role.rank > role.rank]
+    if not raised:
+        return change_id
+    *_, made = members.apply_update(
+        org, principal, raised, role=role, is_active=None, via=VIA, change_id=change_id
+    )
+    return made or change_id
+
+
+def remove_from_group(
+    principal: ServicePrincipal,
+    org: Organization,
+    role: Role,
+    user_ids: Sequence[int] | None,
+    *,
+    change_id: str | None = None,
+) -> str | None:
+    """Members removed from the group of their role become VIEWER; ``None``: every member of
+    the group. Removing someone the group does not hold changes nothing (a provider may remove
+    a person it already deleted). LastOwner when no active owner would remain."""
+    if role is Role.VIEWER:
+        return change_id  # removed from the lowest group, a member is still a VIEWER
+    stmt = select(
+        Membership.user_id,
+        Membership.role,
+        Membership.is_active,
+        Membership.sort_email,
+        Membership.created_at,
+    ).where(Membership.organization_id == org.id, Membership.role == role)
+    if user_ids is not None:
+        if not user_ids:
+            return change_id
+        stmt = stmt.where(members.ids_in(Membership.user_id, sorted(set(user_ids))))
+    dropped = db.session.execute(stmt.order_by(Membership.user_id)).all()
+    if not dropped:
+        return change_id
+    *_, made = members.apply_update(
+        org, principal, dropped, role=Role.VIEWER, is_active=None, via=VIA, change_id=change_id
+    )
+    return made or change_id
+
+
 def set_group_members(
     principal: ServicePrincipal, org: Organization, role: Role, wanted: Sequence[int]
 ) -> None:
-    """Make the group of ``role`` hold ``wanted``: members added take the role when it is
-    higher than theirs, members left out who hold it become VIEWER. One change set. Raises
-    NotMembers for ids that are not members, LastOwner when no active owner would remain."""
+    """Make the group of ``role`` hold ``wanted``: its members left out become VIEWER, the
+    ones added take the role when it is higher than theirs; one change set. NotMembers names
+    ids that are not members, LastOwner when no active owner would remain."""
     wanted_ids = sorted(set(wanted))
-    states = members.member_states(org.id, wanted_ids) if wanted_ids else []
     holding = {user_id for user_id, _ in group_members(principal, role)}
-    raised = [s for s in states if s.role.rank > role.rank]
-    dropped_ids = sorted(holding - set(wanted_ids))
-    dropped = members.member_states(org.id, dropped_ids) if dropped_ids else []
-    change_id = None
-    if raised:
-        *_, change_id = members.apply_update(
-            org, principal, raised, role=role, is_active=None, via=VIA
-        )
-    if dropped and role is not Role.VIEWER:
-        members.apply_update(
-            org, principal, dropped, role=Role.VIEWER, is_active=None, via=VIA, change_id=change_id
-        )
+    change_id = add_to_group(principal, org, role, wanted_ids)
+    remove_from_group(principal, org, role, sorted(holding - set(wanted_ids)), change_id=change_id)
