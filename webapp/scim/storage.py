@@ -31,7 +31,7 @@ from scim2_models import (
 )
 from scim2_models import Resource as ScimResource
 from scim2_server.storage import ScimStorage, SearchPage
-from sqlalchemy import select, true
+from sqlalchemy import select
 
 from webapp.extensions import db
 from webapp.models import Organization, Role
@@ -260,7 +260,7 @@ class RosterStorage(ScimStorage):
         condition = (
             scim.filter_condition(search_request.filter.ast)
             if search_request.filter is not None
-            else true()
+            else None
         )
         total, found = scim.find_members(principal(), condition, start, count)
         return SearchPage(total=total, resources=[_user(m) for m in found])

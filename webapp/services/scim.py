@@ -194,19 +194,29 @@ def get_member(principal: ServicePrincipal, user_id: int) -> ScimMember:
 
 
 def find_members(
-    principal: ServicePrincipal, condition: ColumnElement[bool], start_index: int, count: int
+    principal: ServicePrincipal,
+    condition: ColumnElement[bool] | None,
+    start_index: int,
+    count: int,
 ) -> tuple[int, list[ScimMember]]:
-    """The members matching ``condition``, in user id order, from ``start_index`` (1-based),
-    and how many match: two statements whatever the page or the organization's size."""
+    """The members matching ``condition`` (None: all), in user id order, from ``start_index``
+    (1-based), and how many match: two statements whatever the page or the organization's
+    size. Unfiltered, the number is the organization's member counter, not a count."""
     org_id = principal.organization_id
-    base = _members_select(org_id).where(condition)
-    total = db.session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    base = _members_select(org_id)
+    if condition is None:
+        total = db.session.scalar(
+            select(Organization.member_count).where(Organization.id == org_id)
+        )
+    else:
+        base = base.where(condition)
+        total = db.session.scalar(select(func.count()).select_from(base.subquery()))
     if count <= 0:
-        return total, []
+        return total or 0, []
     rows = db.session.execute(
         base.order_by(Membership.user_id).offset(start_index - 1).limit(count)
     ).all()
-    return total, [_member(r) for r in rows]
+    return total or 0, [_member(r) for r in rows]
 
 
 def group_members(principal: ServicePrincipal, role: Role) -> list[tuple[int, str]]:
@@ -223,15 +233,6 @@ def group_members(principal: ServicePrincipal, role: Role) -> list[tuple[int, st
             .order_by(Membership.user_id)
         )
     ]
-
-
-def group_sizes(principal: ServicePrincipal) -> dict[Role, int]:
-    rows = db.session.execute(
-        select(Membership.role, func.count())
-        .where(Membership.organization_id == principal.organization_id)
-        .group_by(Membership.role)
-    ).all()
-    return {role: n for role, n in rows}
 
 
 # -- filters ------------------------------------------------------------------------------------
