@@ -6,9 +6,9 @@
   allows it; scim2-server answers 204 unless ``attributes`` are asked for); a group's answers
   204, and changes the roles directly (``RosterScimHandler``, ``RosterStorage.patch_group``);
 - what an identity provider sends of RFC 7643's User that Roster does not keep (``title``,
-  ``phoneNumbers``, ``locale``, ``password``, the enterprise extension…) is accepted and not
-  kept, as RFC 7644 §3.3 lets a service provider do: Okta's and Entra ID's default mappings send
-  them on every create and update. Anything else is still an invalid attribute;
+  ``phoneNumbers``, ``locale``, ``password``, ``name.middleName``, the enterprise extension…)
+  is accepted and not kept, as RFC 7644 §3.3 lets a service provider do: Okta's and Entra
+  ID's default mappings send them on every create and update. Anything else is still an invalid attribute;
 - ``emails`` is read-only (it is ``userName``, the account's address): an update restating the
   address, as Entra ID sends ``emails[type eq "work"].value``, changes nothing; another address
   is 400 ``mutability``.
@@ -42,6 +42,8 @@ _NOT_KEPT = (
     - _KEPT
     - {"emails", "groups"}
 )
+# Of ``name``, Roster keeps givenName, familyName and formatted.
+_NAME_KEPT = {"givenname", "familyname", "formatted"}
 _NO_CHANGE = object()  # a PATCH left with no operation Roster keeps
 
 
@@ -56,7 +58,12 @@ def _attribute(path: str) -> str:
 
 
 def _ignored(key: str) -> bool:
-    return key.lower().startswith(_EXTENSION) or _attribute(key) in _NOT_KEPT
+    text = key.lower()
+    if text.startswith(_CORE_USER):
+        text = text[len(_CORE_USER) :]
+    if text.startswith("name."):  # name.middleName, name.honorificPrefix...
+        return text[len("name.") :] not in _NAME_KEPT
+    return text.startswith(_EXTENSION) or _attribute(text) in _NOT_KEPT
 
 
 def _addresses(value: Any) -> list[Any]:
@@ -70,6 +77,9 @@ def _kept_user(payload: Any) -> Any:
     if not isinstance(payload, dict):
         return payload
     kept = {k: v for k, v in payload.items() if not _ignored(k)}
+    for key, value in kept.items():
+        if key.lower() == "name" and isinstance(value, dict):
+            kept[key] = {k: v for k, v in value.items() if k.lower() in _NAME_KEPT}
     if isinstance(kept.get("schemas"), list):
         kept["schemas"] = [s for s in kept["schemas"] if not str(s).lower().startswith(_EXTENSION)]
     return kept
