@@ -8,7 +8,8 @@
 - what an identity provider sends of RFC 7643's User that Roster does not keep (``title``,
   ``phoneNumbers``, ``locale``, ``password``, ``name.middleName``, the enterprise extension…)
   is accepted and not kept, as RFC 7644 §3.3 lets a service provider do: Okta's and Entra
-  ID's default mappings send them on every create and update. Anything else is still an invalid attribute;
+  ID's default mappings send them on every create and update. Anything else is still an
+  invalid attribute;
 - ``emails`` is read-only (it is ``userName``, the account's address): an update restating the
   address, as Entra ID sends ``emails[type eq "work"].value``, changes nothing; another address
   is 400 ``mutability``.
