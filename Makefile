@@ -63,6 +63,12 @@ bench-export: $(VENV)/.installed
 bench-changes: $(VENV)/.installed
 	$(BIN)/python scripts/bench_changes.py $(BENCH_CHANGES_ARGS)
 
+## bench-scim: issue 12's scale figures: 1,000 SCIM creates one request each, then count=100 pages and
+## userName lookups, against a live `roster serve`: requests per second, and the statements per request
+## counted in-process; httpx2 comes with the dev extras (SQLite, or ROSTER_DATABASE_URL, which is wiped)
+bench-scim: $(VENV)/.installed-dev
+	$(BIN)/python scripts/bench_scim.py $(BENCH_SCIM_ARGS)
+
 ## bench-pages: the member-list index benchmark, in-process (200,000 members; SQLite, or ROSTER_DATABASE_URL)
 bench-pages: $(VENV)/.installed
 	$(BIN)/python scripts/bench_member_pages.py $(BENCH_PAGES_ARGS)
