@@ -46,7 +46,7 @@ def _authenticate() -> ServicePrincipal:
     try:
         caller = user_from_token(token)
     except TooManyAttempts as error:
-        raise TooManyRequests(detail=error.message) from None
+        raise TooManyRequests(detail=error.message, retry_after=error.retry_after) from None
     if caller is None:
         raise UnauthorizedException(detail="The token is malformed, unknown, expired or revoked.")
     if not isinstance(caller, ServicePrincipal) or caller.scope is not ServiceTokenScope.SCIM:
@@ -81,6 +81,8 @@ def endpoint(path: str) -> Response:
         response = service.error_response(PayloadTooLargeException())
     except SCIMException as error:
         response = service.error_response(error)
+        if isinstance(error, TooManyRequests):
+            response.headers["Retry-After"] = str(error.context["retry_after"])
     if response.headers.get("Location") is None and response.status != HTTPStatus.NO_CONTENT:
         response.headers["Location"] = request.base_url
     return _flask_response(response)

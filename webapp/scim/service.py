@@ -73,11 +73,21 @@ def _addresses(value: Any) -> list[Any]:
     return [e.get("value") if isinstance(e, dict) else e for e in entries]
 
 
+def _user_name(value: Any) -> Any:
+    """A userName as Roster stores it (the address, trimmed and in lower case), so that a
+    provider restating the spelling it created with is not taken for a change."""
+    return value.strip().lower() if isinstance(value, str) else value
+
+
 def _kept_user(payload: Any) -> Any:
     """A User body without what Roster does not keep (see the module's docstring)."""
     if not isinstance(payload, dict):
         return payload
-    kept = {k: v for k, v in payload.items() if not _ignored(k)}
+    kept = {
+        k: _user_name(v) if k.lower() == "username" else v
+        for k, v in payload.items()
+        if not _ignored(k)
+    }
     for key, value in kept.items():
         if key.lower() == "name" and isinstance(value, dict):
             kept[key] = {k: v for k, v in value.items() if k.lower() in _NAME_KEPT}
@@ -177,6 +187,8 @@ class RosterScimService(ScimService):
                 continue
             if isinstance(path, str) and _ignored(path):
                 continue
+            if isinstance(path, str) and _attribute(path) == "username":
+                operation = operation | {"value": _user_name(value)}
             if path is None and isinstance(value, dict):
                 emails = next((v for k, v in value.items() if k.lower() == "emails"), None)
                 if emails is not None:

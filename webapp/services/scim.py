@@ -347,7 +347,7 @@ def _compare(name: str, op: str, value: Any) -> ColumnElement[bool]:
     if column is User.email:
         value = value.lower()  # stored lower case
     elif not case_exact:
-        column, value = func.lower(column), value.lower()
+        column, value = _fold(column), value.lower()
     comparisons = {
         "eq": lambda: column == value,
         "ne": lambda: or_(column != value, column.is_(None)),
@@ -360,6 +360,14 @@ def _compare(name: str, op: str, value: Any) -> ColumnElement[bool]:
         "le": lambda: column <= value,
     }
     return comparisons[op]()
+
+
+def _fold(column: Any) -> Any:
+    """``column`` in lower case as Python writes it: SQLite's own lower() folds ASCII only, so
+    there the connection's ``roster_lower`` (``transactions.install_sqlite_hooks``) does it."""
+    if db.session.get_bind().dialect.name == "sqlite":
+        return func.roster_lower(column)
+    return func.lower(column)
 
 
 def _compare_time(column: Any, op: str, value: Any) -> ColumnElement[bool]:
@@ -450,7 +458,12 @@ def _account_for(email: str, profile: Profile) -> int:
         db.session.execute(
             update(User)
             .where(User.id == account.id)
-            .values(password_hash=None, session_token=_new_session_token(), updated_at=now)
+            .values(
+                name=_account_name(email, profile),
+                password_hash=None,
+                session_token=_new_session_token(),
+                updated_at=now,
+            )
             .execution_options(synchronize_session=False)
         )
     return account.id

@@ -26,6 +26,10 @@ _WRITE_OPTION = "roster_write"
 LOCKING_ENABLED = True
 
 
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
 def install_sqlite_hooks(engine: Engine) -> None:
     """Make SQLite transactional for reads and immediate for writes; set the pragmas."""
     if engine.dialect.name != "sqlite":
@@ -35,6 +39,8 @@ def install_sqlite_hooks(engine: Engine) -> None:
     def _connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
         # Stop the driver from issuing BEGIN itself; the "begin" hook below does it.
         dbapi_connection.isolation_level = None
+        # Unicode lower case, for the case-insensitive comparisons SQLite's ASCII lower() misses.
+        dbapi_connection.create_function("roster_lower", 1, _lower, deterministic=True)
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=10000")

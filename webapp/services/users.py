@@ -148,9 +148,12 @@ def sign_up(email: str, name: str, password_text: str) -> None:
 
     A new address gets an unverified account and a mailed link that verifies it and signs in
     (``verify_email``). A verified account's address gets a note that someone tried to sign up
-    with it, and nothing changes. An unverified account's address (someone signed up and never
-    verified, perhaps not its owner) gets its name and password replaced and a fresh link: only
-    the mailbox's owner can use it, and every earlier link dies with the old password.
+    with it, and nothing changes; so does an unverified account that belongs to an organization
+    (one an identity provider made through SCIM): its person signs in through password reset,
+    and nobody else may give it a password. An unverified account's address (someone signed up
+    and never verified, perhaps not its owner) gets its name and password replaced and a fresh
+    link: only the mailbox's owner can use it, and every earlier link dies with the old
+    password.
     Raises InvalidInput (bad values, a domain the policy does not take), SignupClosed.
     """
     address = email_address(email)
@@ -162,7 +165,7 @@ def sign_up(email: str, name: str, password_text: str) -> None:
         user = db.session.scalar(
             select(User).where(User.email == address).execution_options(populate_existing=True)
         )
-        if user is not None and user.is_verified:
+        if user is not None and (user.is_verified or _is_member_anywhere(user.id)):
             sent = [
                 mail.compose(
                     address,
@@ -190,6 +193,15 @@ def sign_up(email: str, name: str, password_text: str) -> None:
             )
             sent = [_verification_mail(user)]
     mail.send(sent)
+
+
+def _is_member_anywhere(user_id: int) -> bool:
+    return (
+        db.session.scalar(
+            select(Membership.organization_id).where(Membership.user_id == user_id).limit(1)
+        )
+        is not None
+    )
 
 
 def join_by_invitation(email: str, name: str, password_text: str) -> User:
