@@ -224,12 +224,9 @@ def test_an_unverified_account_is_taken_back_and_joins(app, acme, squatted, mail
 
 
 def test_an_account_taken_back_loses_the_name_its_squatter_chose(app, acme, squatted):
-    # BUG: services.scim._account_for takes an unverified account back by clearing its
-    # password and session token only; the name typed by whoever signed up without proving
-    # the address ("Not Pat") stays, and is what the organization's member list (and the
-    # person, once signed in) shows. The docstring says it "joins, as it would have been
-    # made", and users.sign_up / users.join_by_invitation replace the name when they take an
-    # unverified account over; a SCIM-made account is named after the provider's displayName.
+    # Taken back, the account joins "as it would have been made": named as the provider
+    # says, not as whoever signed up without proving the address. Found failing (the
+    # squatter's name stayed, shown in the member list); fixed in 9e08fba.
     acme.scim.create("pat@example.org", displayName="Pat Real")
     assert acme.seen()["pat@example.org"].name == "Pat Real"
     assert user_row("pat@example.org").name == "Pat Real"  # type: ignore[union-attr]
@@ -239,24 +236,28 @@ def test_an_account_taken_back_loses_the_name_its_squatter_chose(app, acme, squa
 
 
 def test_a_stranger_signing_up_with_a_provisioned_address_never_gets_in(app, acme, mailbox):
-    # BUG: a SCIM-made account has no password and is unverified, so users.sign_up treats it
-    # as an abandoned sign-up: anyone may "sign up" with the address, which sets *their*
-    # password (and name) on the account, and mails the address a link to "finish signing
-    # up". When the provisioned person, who expects to be onboarded to Roster, follows the
-    # only mail they got, the account is verified with the stranger's password, and the
-    # stranger signs in as them and sees the organization. Before SCIM an unverified account
-    # could not belong to an organization (DESIGN §8); now it can, and sign-up must not hand
-    # it a password: the address should get the "someone tried to sign up" note and a reset.
+    # A SCIM-made account has no password and is unverified, but belongs to an organization.
+    # Found failing: sign-up took it for an abandoned sign-up, set the stranger's password and
+    # name on it and mailed the address a link to "finish signing up"; the provisioned person,
+    # expecting to be onboarded, followed it, and the stranger then signed in as them and saw
+    # the organization. Fixed in 9e08fba: the address gets the someone-tried note instead.
     acme.scim.create("victim@example.org", displayName="Vic Tim")
     stranger = app.test_client()
-    sign_up(stranger, "victim@example.org", "Vic Tim", SQUATTER_PASSWORD)
-    assert acme.seen()["victim@example.org"].name == "Vic Tim"
+    sign_up(stranger, "victim@example.org", "Mallory", SQUATTER_PASSWORD)
+    assert acme.seen()["victim@example.org"].name == "Vic Tim"  # nothing of the account changed
+    assert user_row("victim@example.org").password_hash is None  # type: ignore[union-attr]
 
+    [mail] = mailbox.to("victim@example.org")
+    assert mail.subject == "Someone tried to sign up to Roster with your address"
     victim = app.test_client()
-    mail = mailbox.to("victim@example.org")[-1]
     found = VERIFY_LINK.search(mail.text)
-    if found:  # the victim follows the mail they received
+    if found:  # whatever the mail offers, the victim follows it
         victim.post(found.group(1), data={"csrf_token": csrf_token(victim, "/login")})
     attacker = app.test_client()
-    assert sign_in(attacker, "victim@example.org", SQUATTER_PASSWORD) != 302
-    assert "Acme" not in (signed_in_orgs(attacker) or "")
+    assert sign_in(attacker, "victim@example.org", SQUATTER_PASSWORD) == 401
+    assert signed_in_orgs(attacker) is None
+
+    # The person holding the address gets in the way the design says: through reset.
+    browser = reset_through_mail(app, mailbox, "victim@example.org")
+    assert "Acme" in (signed_in_orgs(browser) or "")
+    assert sign_in(app.test_client(), "victim@example.org", SQUATTER_PASSWORD) == 401

@@ -148,6 +148,14 @@ def test_filter_groups_by_display_name(staffed):
     assert none["totalResults"] == 0
 
 
+def test_groups_page_like_users(staffed):
+    scim = staffed.tenant.scim
+    page = scim.ok(scim.get("/Groups", startIndex=2, count=2))
+    assert (page["totalResults"], page["itemsPerPage"], page["startIndex"]) == (5, 2, 2)
+    assert [g["id"] for g in page["Resources"]] == ["admin", "contributor"]
+    assert scim.ok(scim.get("/Groups", count=0))["totalResults"] == 5
+
+
 def test_members_can_be_left_out_of_a_group(staffed):
     scim = staffed.tenant.scim
     bare = _group(staffed, "viewer", excludedAttributes="members")
