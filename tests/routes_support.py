@@ -901,6 +901,10 @@ ROUTES: list[Route] = [
         params={"path": "ServiceProviderConfig"},
         label="config",
     ),
+    # The base URL: GET there is a search of the root (RFC 7644 §3.4.2.1), which Roster does not
+    # offer (501); other methods are not served there at all, before any token is read (405).
+    R("scim.root", "GET", SCIM, 501),
+    *(R("scim.root", method, PUBLIC, 405) for method in ("POST", "PUT", "PATCH", "DELETE")),
     R("scim.endpoint", "GET", SCIM, 200, params={"path": "Users"}),
     R(
         "scim.endpoint",

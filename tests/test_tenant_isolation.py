@@ -420,7 +420,9 @@ def test_owner_of_one_organization_sees_nothing_of_another(app):
             response = session.get(request.path, headers)
         scan.rules.add(request.rule)
         text = scan.read(f"{request.transport} GET {request.path}", response, request.typed)
-        assert response.status_code < 500, f"{request.path}: {response.status_code}"
+        # 501 is an answer, not a failure: SCIM's search of the root, which Roster does not offer.
+        not_offered = request.endpoint == "scim.root" and response.status_code == 501
+        assert response.status_code < 500 or not_offered, f"{request.path}: {response.status_code}"
         shown_by = ("scim",) if request.endpoint.startswith("scim.") else ("web", "cookie")
         if request.plain and request.transport in shown_by:
             for expected in EXPECTED_A.get(request.endpoint, lambda side: [])(a):

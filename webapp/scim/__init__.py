@@ -61,7 +61,16 @@ class TooManyRequests(TooManyException):
     scim_type = ""
 
 
-@bp.route("/<path:path>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+@bp.route("", methods=_METHODS, strict_slashes=False)
+def root() -> Response:
+    """The base URL itself names no resource: a SCIM 404, not the dashboard's page."""
+    return endpoint("")
+
+
+@bp.route("/<path:path>", methods=_METHODS)
 def endpoint(path: str) -> Response:
     handler: ScimHandler = current_app.extensions["roster.scim"]
     service = handler.service
