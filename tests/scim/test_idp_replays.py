@@ -20,9 +20,8 @@ addresses are ``example.com`` ones (``okta.local`` is a special-use domain an ad
 have; Entra's sample ``userName`` is not an address, and Roster's ``userName`` is the account's
 email); ids are the ones this server gave. Bodies carry what the docs show even where Roster
 does not keep it (Okta's ``locale`` and ``password``, Entra's enterprise extension and
-``roles``): accepted and not kept. Where the server refuses a documented request, the lifecycle
-test sends the nearest request it takes, says so, and a separate test marked ``BUG:`` sends the
-documented one.
+``roles``): accepted and not kept. The Okta lifecycle's PUT leaves ``name.middleName`` out, and
+``test_okta_put_with_the_documented_body`` sends it as documented.
 
 The member list is read as a user sees it: ``GET /api/organizations/{id}/users`` with the
 owner's API token.
@@ -217,7 +216,7 @@ def test_okta_creates_updates_deactivates_and_reactivates_a_user(idp: Provisione
             "schemas": [USER_SCHEMA],
             "id": user_id,
             "userName": OKTA_EMAIL,
-            # The documented body also has "middleName": "Excited": see the BUG test below.
+            # The documented body also has "middleName": "Excited": sent by the test below.
             "name": {"givenName": "Another", "familyName": "User"},
             "emails": [
                 {"primary": True, "value": OKTA_EMAIL, "type": "work", "display": OKTA_EMAIL}
@@ -269,10 +268,9 @@ def test_okta_put_with_the_documented_body(idp: Provisioned) -> None:
     RFC 7643 §4.1.1's ``name.middleName`` is an attribute Roster does not keep; the server's own
     rule (webapp/scim/service.py) is that such attributes are accepted and not kept.
 
-    BUG: Roster answers 400 invalidSyntax "Extra inputs are not permitted: name.middleName":
-    the rule covers the User's top-level attributes only, not the sub-attributes of ``name``
-    (middleName, honorificPrefix, honorificSuffix), so the profile update Okta documents is
-    refused whole."""
+    Regression: Roster answered 400 invalidSyntax "Extra inputs are not permitted:
+    name.middleName" (the rule covered top-level attributes only), refusing the profile update
+    Okta documents whole."""
     user_id = idp.scim.post("/Users", okta_create_body()).get_json()["id"]
     replaced = idp.scim.put(
         f"/Users/{user_id}",
@@ -289,7 +287,6 @@ def test_okta_put_with_the_documented_body(idp: Provisioned) -> None:
             "meta": {"resourceType": "User"},
         },
     )
-    # BUG: 400 "Extra inputs are not permitted: name.middleName" instead of 200.
     assert replaced.status_code == 200, replaced.get_json()
     assert replaced.get_json()["name"] == {"givenName": "Another", "familyName": "User"}
 

@@ -779,12 +779,10 @@ def test_unknown_paths_are_a_scim_404(acme, path):
 @pytest.mark.parametrize("path", ["", "/"])
 @pytest.mark.parametrize("method", ["GET", "POST"])
 def test_the_base_url_itself_answers_in_scim(acme, path, method):
-    # BUG: /scim/v2 and /scim/v2/ answer Roster's HTML 404 page (text/html), not a SCIM
-    # error: the blueprint's only rule is /scim/v2/<path:path> since 556fe86 removed the
-    # empty-path rule, and <path:path> never matches "". DESIGN §10: "unknown paths get a
-    # SCIM 404; application/scim+json"; RFC 7644 §3.4.2.1 even makes GET on the root a query
-    # (which Roster may refuse, 501, as it does POST /.search on the root). An identity
-    # provider probing its configured base URL gets a web page it cannot read.
+    # Regression (fixed in 9b3a8ca): /scim/v2 and /scim/v2/ answered Roster's HTML 404 page,
+    # not a SCIM error. RFC 7644 §3.4.2.1 makes GET on the root a query, which Roster does not
+    # offer (501); the other methods are not served there (405). An identity provider probing
+    # its configured base URL gets an answer it can read.
     answer = acme.scim.open(method, path, {"schemas": [USER_SCHEMA]} if method == "POST" else None)
     assert answer.mimetype == SCIM_JSON, (answer.status_code, answer.headers)
     assert answer.status_code in (404, 405, 501)

@@ -145,10 +145,9 @@ def _members_select(org_id: int) -> Any:
         .join(User, User.id == Membership.user_id)
         .outerjoin(
             ScimProfile,
-            and_(
-                ScimProfile.organization_id == Membership.organization_id,
-                ScimProfile.user_id == Membership.user_id,
-            ),
+            # The organization as a constant: the profile's key is found by its index even when
+            # PostgreSQL has no statistics yet (a bulk provisioning into a new table).
+            and_(ScimProfile.organization_id == org_id, ScimProfile.user_id == Membership.user_id),
         )
         .where(Membership.organization_id == org_id)
     )
