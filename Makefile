@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format bench bench-invitations bench-export bench-changes bench-pages clean
+.PHONY: run test lint format bench bench-invitations bench-export bench-changes bench-scim bench-pages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
