@@ -33,7 +33,9 @@ from pydantic import (
     Strict,
     Tag,
     ValidationError,
+    ValidatorFunctionWrapHandler,
     WithJsonSchema,
+    WrapValidator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -48,7 +50,7 @@ from webapp.patterns import (
     trimmed_text_pattern,
 )
 from webapp.services import values
-from webapp.services.errors import FieldError, InvalidInput
+from webapp.services.errors import FieldError, InvalidInput, MalformedEmails
 from webapp.services.page_cursor import CURSOR_MAX, PageCursor
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -493,6 +495,14 @@ def invalid_input(error: ValidationError) -> InvalidInput:
         if not any(e.field == field and e.message == message for e in errors):
             errors.append(FieldError(field, message))
     summary = "; ".join(f"{e.field}: {e.message}" for e in errors)
+    malformed = [
+        address
+        for item in error.errors(include_url=False, include_input=False)
+        if item["type"] == MalformedEmails.code
+        for address in item["ctx"]["emails"]
+    ]
+    if malformed:  # the addresses themselves, in ``emails`` (DESIGN §8), beside any field errors
+        return MalformedEmails(summary, emails=malformed, errors=errors)
     return InvalidInput(summary or None, errors=errors)
 
 
@@ -505,6 +515,36 @@ def split_emails(text: str) -> list[str]:
     """Addresses written in one text: separated by commas, semicolons or white space (as
     pasted from a spreadsheet or a mail client); empty pieces dropped."""
     return [piece for piece in re.split(r"[,;\s]+", text) if piece]
+
+
+def _is_address(text: str) -> bool:
+    """What the published schema takes for one address (``EMAIL_PATTERN``, ``EMAIL_MAX``)."""
+    return len(text) <= EMAIL_MAX and re.fullmatch(EMAIL_PATTERN, text) is not None
+
+
+def _name_malformed(value: Any, validate: ValidatorFunctionWrapHandler) -> Any:
+    """The emails as their schema validates them; when it refuses them because some are not
+    addresses, one error that lists those (in either form of the list), which ``invalid_input``
+    turns into MalformedEmails (400, ``emails``). A list of the wrong shape (empty, too long,
+    not strings) keeps the schema's own errors."""
+    try:
+        return validate(value)
+    except ValidationError:
+        if isinstance(value, str):
+            bad = [piece for piece in split_emails(value) if not _is_address(piece)]
+        elif isinstance(value, list) and all(isinstance(item, str) for item in value):
+            bad = [item for item in value if not _is_address(item)]
+        else:
+            bad = []
+        if not bad:
+            raise
+        bad = [item[:300] for item in bad]
+        shown = ", ".join(bad[:20]) + (f" and {len(bad) - 20:,} more" if len(bad) > 20 else "")
+        raise PydanticCustomError(
+            MalformedEmails.code,
+            "these are not email addresses: {shown}",
+            {"emails": bad, "shown": shown},
+        ) from None
 
 
 EmailList = Annotated[
@@ -524,6 +564,7 @@ EmailList = Annotated[
         Tag("string"),
     ],
     Discriminator(_array_or_text),
+    WrapValidator(_name_malformed),
     Field(
         description=(
             f"1 to {INVITE_MAX:,} email addresses: a JSON array, or one text with the addresses "

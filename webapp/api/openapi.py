@@ -502,7 +502,8 @@ _ERROR_HEADERS: dict[int, dict[str, Any]] = {
 
 _ERROR_DESCRIPTIONS = {
     400: "Malformed or invalid input: bad JSON, wrong types, values out of range "
-    "(`errors` names each field), or a missing CSRF token with a session cookie.",
+    "(`errors` names each field), strings that are not email addresses (`malformed_emails`, "
+    "`emails` lists them), or a missing CSRF token with a session cookie.",
     401: "No credentials, or a bad token.",
     403: "Your role does not allow this, or your membership is suspended.",
     404: "No such account, or you are not a member of it.",
