@@ -27,11 +27,11 @@ from scim2_server.routing import Operation
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from webapp.auth import bearer_token, user_from_token
-from webapp.models import ServiceTokenScope
 from webapp.scim.resources import provider
 from webapp.scim.service import RosterScimHandler, RosterScimService
 from webapp.scim.storage import RosterStorage
-from webapp.services.errors import TooManyAttempts
+from webapp.services import scim
+from webapp.services.errors import Forbidden, TooManyAttempts
 from webapp.services.permissions import ServicePrincipal
 
 bp = Blueprint("scim", __name__, url_prefix="/scim/v2")
@@ -49,11 +49,10 @@ def _authenticate() -> ServicePrincipal:
         raise TooManyRequests(detail=error.message, retry_after=error.retry_after) from None
     if caller is None:
         raise UnauthorizedException(detail="The token is malformed, unknown, expired or revoked.")
-    if not isinstance(caller, ServicePrincipal) or caller.scope is not ServiceTokenScope.SCIM:
-        raise ForbiddenException(
-            detail="Only an organization's scim service token may use /scim/v2."
-        )
-    return caller
+    try:
+        return scim.check_principal(caller)
+    except Forbidden as error:  # a valid token, of a person or of another scope
+        raise ForbiddenException(detail=error.message) from None
 
 
 class TooManyRequests(TooManyException):
@@ -66,7 +65,8 @@ _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 @bp.route("", methods=_METHODS, strict_slashes=False)
 def root() -> Response:
-    """The base URL itself names no resource: a SCIM 404, not the dashboard's page."""
+    """The base URL itself, answered in SCIM: GET there is a search of the root (RFC 7644
+    §3.4.2.1), which Roster does not offer (501); other methods are not served (405)."""
     return endpoint("")
 
 

@@ -78,6 +78,8 @@ def translate(error: DomainError) -> NoReturn:
     if isinstance(error, UnprocessableIds):
         ids = ", ".join(map(str, error.user_ids or []))
         raise InvalidValueException(detail=f"{error.message} ({ids})") from None
+    if isinstance(error, scim.Immutable):
+        raise MutabilityException(detail=error.message) from None
     if isinstance(error, InvalidInput):
         detail = "; ".join(f"{e.field}: {e.message}" for e in error.errors) or error.message
         raise InvalidValueException(detail=detail) from None
@@ -164,11 +166,23 @@ def _role_of(resource_id: str) -> Role:
 _ONE_MEMBER = re.compile(r'members\[\s*value\s+eq\s+"([^"]*)"\s*\]', re.IGNORECASE)
 
 
-def _value_of(item: Any) -> str:
-    """A group member entry's ``value``: a GroupMember, a dict, or the id itself."""
-    if isinstance(item, dict):
-        return str(item.get("value", ""))
-    return str(getattr(item, "value", item) or "")
+def _member_ids(value: Any) -> list[int]:
+    """The ids of a ``members`` value: a list of entries, each a GroupMember or an object with
+    a string ``value``. Anything else (a bare string, a number, one object) is 400: read as a
+    list, "12" would name members 1 and 2."""
+    if not isinstance(value, list):
+        raise InvalidValueException(
+            detail='members is a list of objects with a value: [{"value": "<user id>"}].'
+        )
+    ids = []
+    for item in value:
+        member_id = item.get("value") if isinstance(item, dict) else getattr(item, "value", None)
+        if not isinstance(member_id, str):
+            raise InvalidValueException(
+                detail='Each member is an object with a string value: {"value": "<user id>"}.'
+            )
+        ids.append(_member_id(member_id))
+    return ids
 
 
 def _member_id(value: str) -> int:
@@ -303,16 +317,11 @@ class RosterStorage(ScimStorage):
             raise FixedGroups()
         assert isinstance(resource, User)
         current = scim.get_member(principal(), scim.user_id_of(resource.id or ""))
-        if (resource.user_name or "").strip().lower() != current.email:
-            raise MutabilityException(
-                detail="userName is the account's email address: SCIM cannot change it."
-            )
-        if resource.active is None:
-            raise InvalidValueException(detail="active is required: true or false.")
         member = scim.update_member(
             principal(),
             self._org(),
             current,
+            user_name=resource.user_name,
             is_active=resource.active,
             profile=_profile(resource),
         )
@@ -352,16 +361,14 @@ class RosterStorage(ScimStorage):
             return scim.remove_from_group(principal(), self._org(), role, ids, change_id=change_id)
         if name != "members":
             raise InvalidPathException(detail=f"A group's PATCH changes its members, not {path!r}.")
-        ids = [_member_id(_value_of(item)) for item in (value or [])]
+        if verb == "remove" and value is None:  # every member of the group
+            return scim.remove_from_group(principal(), self._org(), role, None, change_id=change_id)
+        ids = _member_ids(value)
         if verb == "add":
             return scim.add_to_group(principal(), self._org(), role, ids, change_id=change_id)
         if verb == "remove":
-            listed = ids if value else None  # no value: every member of the group
-            return scim.remove_from_group(
-                principal(), self._org(), role, listed, change_id=change_id
-            )
-        scim.set_group_members(principal(), self._org(), role, ids)
-        return change_id
+            return scim.remove_from_group(principal(), self._org(), role, ids, change_id=change_id)
+        return scim.set_group_members(principal(), self._org(), role, ids, change_id=change_id)
 
     @scim_errors
     def delete(

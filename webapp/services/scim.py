@@ -26,20 +26,18 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, false, func, not_, or_, select, true, update
-from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import db
 from webapp.models import Membership, Organization, Role, ScimProfile, User, Via, utcnow
 from webapp.models.tables import SCIM_TEXT_MAX, ServiceTokenScope
-from webapp.services import members
-from webapp.services.errors import Conflict, Forbidden, InvalidInput, NotFound
+from webapp.services import members, users
+from webapp.services.errors import Forbidden, InvalidInput, NotFound
 from webapp.services.permissions import ServicePrincipal
 from webapp.services.transactions import lock_rows, write_transaction
-from webapp.services.users import _new_session_token
 from webapp.services.values import email_address, person_name
 
 VIA = Via.SCIM
@@ -51,6 +49,12 @@ class InvalidFilter(InvalidInput):
     """A filter naming an attribute or operator this server cannot search by."""
 
     code = "invalid_filter"
+
+
+class Immutable(InvalidInput):
+    """A change to what SCIM may not change: the account's address."""
+
+    code = "mutability"
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,8 @@ def _text(field: str, value: str | None) -> str | None:
     if not isinstance(value, str):
         raise InvalidInput.field(field, "must be a string")
     value = value.strip()
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise InvalidInput.field(field, "must not contain control characters")
     if len(value) > SCIM_TEXT_MAX:
         raise InvalidInput.field(field, f"must be at most {SCIM_TEXT_MAX} characters")
     return value or None
@@ -174,7 +180,12 @@ def _member(row: Any) -> ScimMember:
 
 def user_id_of(resource_id: str) -> int:
     """The user id a SCIM id names; NotFound for anything that is not one."""
-    if not (isinstance(resource_id, str) and resource_id.isascii() and resource_id.isdigit()):
+    if not (
+        isinstance(resource_id, str)
+        and 0 < len(resource_id) <= 19  # 2**63 has 19 digits; int() of thousands is refused
+        and resource_id.isascii()
+        and resource_id.isdigit()
+    ):
         raise NotFound()
     value = int(resource_id)
     if value <= 0 or value >= 2**63:
@@ -254,7 +265,26 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+FILTER_TERMS_MAX = 100  # comparisons in one filter: providers send one or two
+
+
 def filter_condition(node: Any) -> ColumnElement[bool]:
+    """``_condition`` of a filter of at most FILTER_TERMS_MAX comparisons (SQLite refuses an
+    expression tree of about a thousand)."""
+    if _terms(node) > FILTER_TERMS_MAX:
+        raise InvalidFilter(f"A filter may hold at most {FILTER_TERMS_MAX} comparisons.")
+    return _condition(node)
+
+
+def _terms(node: Any) -> int:
+    children = getattr(node, "terms", None)
+    if children is not None:
+        return sum(_terms(t) for t in children)
+    inner = getattr(node, "expr", None) or getattr(node, "val_filter", None)
+    return _terms(inner) if inner is not None else 1
+
+
+def _condition(node: Any) -> ColumnElement[bool]:
     """The SQL condition of a parsed SCIM filter (scim2-models' syntax tree): ``eq ne co sw ew
     gt ge lt le pr``, ``and or not``, and ``emails[value eq ...]``, on userName, emails.value,
     externalId, displayName, name.*, active, id and meta.created / meta.lastModified. Anything
@@ -269,10 +299,10 @@ def filter_condition(node: Any) -> ColumnElement[bool]:
     )
 
     if isinstance(node, LogicalExpr):
-        terms = [filter_condition(t) for t in node.terms]
+        terms = [_condition(t) for t in node.terms]
         return and_(*terms) if node.op == LogicalOperator.and_ else or_(*terms)
     if isinstance(node, Not):
-        return not_(filter_condition(node.expr))
+        return not_(_condition(node.expr))
     if isinstance(node, ValuePath):
         if _path_name(node.attr_path) != "emails":
             raise InvalidFilter(f"Cannot filter by {node.attr_path}[...].")
@@ -343,6 +373,8 @@ def _compare(name: str, op: str, value: Any) -> ColumnElement[bool]:
     column, case_exact = _STRINGS[name]
     if not isinstance(value, str):
         raise InvalidFilter(f"{name} compares to a string.")
+    if "\x00" in value:  # no stored text holds one, and PostgreSQL refuses it as a parameter
+        raise InvalidFilter("A filter value may not contain a NUL character.")
     if column is User.email:
         value = value.lower()  # stored lower case
     elif not case_exact:
@@ -376,6 +408,10 @@ def _compare_time(column: Any, op: str, value: Any) -> ColumnElement[bool]:
         raise InvalidFilter("A date compares to an ISO 8601 date and time.") from None
     if moment.tzinfo is None:
         raise InvalidFilter("A date compares to a date and time with its zone.")
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+14:00 is before the first UTC instant
+        raise InvalidFilter("That date is out of range.") from None
     comparisons = {
         "eq": column == moment,
         "ne": column != moment,
@@ -425,64 +461,24 @@ def _account_name(email: str, profile: Profile) -> str:
     return email.split("@")[0][:100] or email[:100]
 
 
-def _account_for(email: str, profile: Profile) -> int:
-    """The id of the account ``email`` names, made without a password when there is none. An
-    unverified account is taken back: it never proved the address, so its password and
-    sessions end and whoever holds the address signs in through password reset."""
-    account = db.session.execute(
-        select(User.id, User.email_verified_at).where(User.email == email)
-    ).first()
-    now = utcnow()
-    if account is None:
-        try:
-            with db.session.begin_nested():
-                user = User(
-                    email=email,
-                    name=_account_name(email, profile),
-                    password_hash=None,
-                    session_token=_new_session_token(),
-                    created_at=now,
-                    updated_at=now,
-                    email_verified_at=None,
-                )
-                db.session.add(user)
-                db.session.flush()
-        except IntegrityError:  # made by a concurrent request meanwhile
-            raise Conflict(
-                "An account with this address was made at the same moment; try again.",
-                code="uniqueness",
-            ) from None
-        return user.id
-    if account.email_verified_at is None:
-        db.session.execute(
-            update(User)
-            .where(User.id == account.id)
-            .values(
-                name=_account_name(email, profile),
-                password_hash=None,
-                session_token=_new_session_token(),
-                updated_at=now,
-            )
-            .execution_options(synchronize_session=False)
-        )
-    return account.id
-
-
 def create_member(
     principal: ServicePrincipal,
     org: Organization,
     email: str,
     *,
     is_active: bool,
-    role: Role = Role.VIEWER,
     profile: Profile,
 ) -> ScimMember:
     """Make ``email``'s account a member (an active VIEWER unless told otherwise). Raises
     AlreadyMembers when it is one, InvalidInput for a bad address or profile."""
     email = email_address(email)
     profile = profile.cleaned()
-    user_id = _account_for(email, profile)
-    members.insert_members(org, principal, [user_id], role, is_active, via=VIA, verified_only=False)
+    user_id = users.provisioned_account(
+        email, _account_name(email, profile), actor=principal, via=VIA
+    )
+    members.insert_members(
+        org, principal, [user_id], Role.VIEWER, is_active, via=VIA, verified_only=False
+    )
     _write_profile(org.id, user_id, profile)
     return get_member(principal, user_id)
 
@@ -492,11 +488,17 @@ def update_member(
     org: Organization,
     current: ScimMember,
     *,
-    is_active: bool,
+    user_name: str | None,
+    is_active: bool | None,
     profile: Profile,
 ) -> ScimMember:
-    """Set a member's active flag and profile. LastOwner when suspending the last active
-    owner."""
+    """Set a member's active flag and profile. ``user_name`` must be the account's address
+    (Immutable otherwise: one organization's provider never moves an account's sign-in);
+    ``is_active`` is required. LastOwner when suspending the last active owner."""
+    if not isinstance(user_name, str) or user_name.strip().lower() != current.email:
+        raise Immutable("userName is the account's email address: SCIM cannot change it.")
+    if not isinstance(is_active, bool):
+        raise InvalidInput.field("active", "is required: true or false")
     profile = profile.cleaned()
     if is_active != current.is_active:
         members.apply_update(org, principal, [current], role=None, is_active=is_active, via=VIA)
@@ -575,12 +577,18 @@ def remove_from_group(
 
 
 def set_group_members(
-    principal: ServicePrincipal, org: Organization, role: Role, wanted: Sequence[int]
-) -> None:
+    principal: ServicePrincipal,
+    org: Organization,
+    role: Role,
+    wanted: Sequence[int],
+    *,
+    change_id: str | None = None,
+) -> str | None:
     """Make the group of ``role`` hold ``wanted``: its members left out become VIEWER, the
     ones added take the role when it is higher than theirs; one change set. NotMembers names
     ids that are not members, LastOwner when no active owner would remain."""
     wanted_ids = sorted(set(wanted))
     holding = {user_id for user_id, _ in group_members(principal, role)}
-    change_id = add_to_group(principal, org, role, wanted_ids)
-    remove_from_group(principal, org, role, sorted(holding - set(wanted_ids)), change_id=change_id)
+    change_id = add_to_group(principal, org, role, wanted_ids, change_id=change_id)
+    dropped = sorted(holding - set(wanted_ids))
+    return remove_from_group(principal, org, role, dropped, change_id=change_id)

@@ -204,6 +204,70 @@ def _is_member_anywhere(user_id: int) -> bool:
     )
 
 
+def provisioned_account(email: str, name: str, *, actor: Any, via: Via) -> int:
+    """The id of the account an identity provider names by ``email`` (SCIM, DESIGN §10), inside
+    the caller's write transaction: made without a password, unverified, when there is none (its
+    person signs in through password reset, which proves the address).
+
+    A verified account is used as it is. An unverified one that belongs to no organization was
+    signed up by someone who never proved the address: it is taken back (name replaced,
+    password and sessions ended). One that belongs to an organization was made by a provider
+    already and is used as it is: nothing one organization's provider says renames what
+    another organization sees. Audited as ``user.create`` (``through: scim``) when made or taken
+    back.
+    """
+    address = email_address(email)
+    account = db.session.execute(
+        select(User.id, User.email_verified_at).where(User.email == address)
+    ).first()
+    if account is None:
+        try:
+            with db.session.begin_nested():
+                now = utcnow()
+                user = User(
+                    email=address,
+                    name=person_name(name),
+                    password_hash=None,
+                    session_token=_new_session_token(),
+                    created_at=now,
+                    updated_at=now,
+                )
+                db.session.add(user)
+                db.session.flush()
+                user_id = user.id
+        except IntegrityError:  # made by a concurrent request: use it, as if it were here first
+            account = db.session.execute(
+                select(User.id, User.email_verified_at).where(User.email == address)
+            ).first()
+            if account is None:
+                raise
+            return int(account.id)
+    elif account.email_verified_at is None and not _is_member_anywhere(account.id):
+        user_id = account.id
+        db.session.execute(
+            update(User)
+            .where(User.id == user_id)
+            .values(
+                name=person_name(name),
+                password_hash=None,
+                session_token=_new_session_token(),
+                updated_at=utcnow(),
+            )
+            .execution_options(synchronize_session=False)
+        )
+    else:
+        return int(account.id)
+    audit.record(
+        "user.create",
+        actor=actor,
+        via=via,
+        org=None,
+        targets=[audit.TargetChange(user_id, address)],
+        details={"through": "scim"},
+    )
+    return int(user_id)
+
+
 def join_by_invitation(email: str, name: str, password_text: str) -> User:
     """The account for someone who followed an invitation link to sign up: made verified (the
     link reached the address). An unverified account with that address (someone signed up
