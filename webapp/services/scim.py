@@ -11,9 +11,8 @@ no active owner runs under the organization lock and ends with ``check_has_activ
 - ``externalId``, ``displayName`` and ``name`` are the provider's, kept per membership in
   ``scim_profiles``.
 - Creating a member for an unknown email makes an account without a password (its person signs
-  in through password reset, which proves the address). A verified account of that email joins
-  as it is. An unverified one never proved the address: it is taken back (its password and
-  sessions end) and joins, as it would have been made.
+  in through password reset, which proves the address); a known one joins as
+  ``users.provisioned_account`` says.
 - A group is a role. Added to a group, a member takes its role when it is higher than theirs (a
   member in several groups holds the highest); removed from the group of their role, a member
   becomes VIEWER.
