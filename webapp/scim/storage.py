@@ -293,8 +293,8 @@ class RosterStorage(ScimStorage):
 
     @scim_errors
     def create(self, resource_type: ResourceType, resource: ScimResource[Any]) -> ScimResource[Any]:
-        if resource_type.name == "Group":
-            raise FixedGroups()
+        # Groups never get here: RosterScimService.authorize refuses their create, replace and
+        # delete, and RosterScimHandler sends their PATCH to patch_group.
         assert isinstance(resource, User)
         member = scim.create_member(
             principal(),
@@ -313,8 +313,6 @@ class RosterStorage(ScimStorage):
         *,
         expected_version: str | None = None,
     ) -> ScimResource[Any]:
-        if resource_type.name == "Group":  # PUT is refused, PATCH goes to patch_group
-            raise FixedGroups()
         assert isinstance(resource, User)
         current = scim.get_member(principal(), scim.user_id_of(resource.id or ""))
         member = scim.update_member(
@@ -374,7 +372,5 @@ class RosterStorage(ScimStorage):
     def delete(
         self, resource_type: ResourceType, resource_id: str, *, expected_version: str | None = None
     ) -> None:
-        if resource_type.name == "Group":
-            raise FixedGroups()
         current = scim.get_member(principal(), scim.user_id_of(resource_id))
         scim.remove_member(principal(), self._org(), current)

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    Select,
     and_,
     any_,
     bindparam,
@@ -83,9 +84,11 @@ def ids_in(column: InstrumentedAttribute[int], ids: Sequence[int]) -> ColumnElem
     return column.in_(select(listed.c.value))
 
 
-def member_states(org_id: int, ids: Sequence[int]) -> Sequence[Any]:
-    """The current state of each listed member; NotMembers names the ids that are not."""
-    states = db.session.execute(
+def states_select(org_id: int) -> Select[Any]:
+    """What a change reads of the organization's members (``MemberState``), in id order, so a
+    change set's events come out the same on every database (a heap scan's order depends on
+    where rows were stored)."""
+    return (
         select(
             Membership.user_id,
             Membership.role,
@@ -93,11 +96,14 @@ def member_states(org_id: int, ids: Sequence[int]) -> Sequence[Any]:
             Membership.sort_email,
             Membership.created_at,
         )
-        .where(Membership.organization_id == org_id, ids_in(Membership.user_id, ids))
-        # In id order, so a change set's events come out the same on every database (a heap
-        # scan's order depends on where rows were stored).
+        .where(Membership.organization_id == org_id)
         .order_by(Membership.user_id)
-    ).all()
+    )
+
+
+def member_states(org_id: int, ids: Sequence[int]) -> Sequence[Any]:
+    """The current state of each listed member; NotMembers names the ids that are not."""
+    states = db.session.execute(states_select(org_id).where(ids_in(Membership.user_id, ids))).all()
     missing = set(ids) - {s.user_id for s in states}
     if missing:
         raise NotMembers(user_ids=missing)

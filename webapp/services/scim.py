@@ -260,10 +260,6 @@ _STRINGS: dict[str, tuple[Any, bool]] = {
 _URN = "urn:ietf:params:scim:schemas:core:2.0:user"
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 FILTER_TERMS_MAX = 100  # comparisons in one filter: providers send one or two
 
 
@@ -381,9 +377,9 @@ def _compare(name: str, op: str, value: Any) -> ColumnElement[bool]:
     comparisons = {
         "eq": lambda: column == value,
         "ne": lambda: or_(column != value, column.is_(None)),
-        "co": lambda: column.like(f"%{_escape_like(value)}%", escape="\\"),
-        "sw": lambda: column.like(f"{_escape_like(value)}%", escape="\\"),
-        "ew": lambda: column.like(f"%{_escape_like(value)}", escape="\\"),
+        "co": lambda: column.contains(value, autoescape=True),
+        "sw": lambda: column.startswith(value, autoescape=True),
+        "ew": lambda: column.endswith(value, autoescape=True),
         "gt": lambda: column > value,
         "ge": lambda: column >= value,
         "lt": lambda: column < value,
@@ -555,18 +551,12 @@ def remove_from_group(
     a person it already deleted). LastOwner when no active owner would remain."""
     if role is Role.VIEWER:
         return change_id  # removed from the lowest group, a member is still a VIEWER
-    stmt = select(
-        Membership.user_id,
-        Membership.role,
-        Membership.is_active,
-        Membership.sort_email,
-        Membership.created_at,
-    ).where(Membership.organization_id == org.id, Membership.role == role)
+    stmt = members.states_select(org.id).where(Membership.role == role)
     if user_ids is not None:
         if not user_ids:
             return change_id
         stmt = stmt.where(members.ids_in(Membership.user_id, sorted(set(user_ids))))
-    dropped = db.session.execute(stmt.order_by(Membership.user_id)).all()
+    dropped = db.session.execute(stmt).all()
     if not dropped:
         return change_id
     *_, made = members.apply_update(

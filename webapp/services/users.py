@@ -47,6 +47,24 @@ def _new_session_token() -> str:
     return secrets.token_hex(16)
 
 
+def _add_user(email: str, name: str, password_hash: str | None, *, verified: bool) -> User:
+    """A new account's row, written (flushed) in the caller's transaction; verified as it is
+    made (the same instant: migration 0005 backfills so too) or not."""
+    now = utcnow()
+    user = User(
+        email=email,
+        name=name,
+        password_hash=password_hash,
+        session_token=_new_session_token(),
+        created_at=now,
+        updated_at=now,
+        email_verified_at=now if verified else None,
+    )
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
 def create_user(
     email: str,
     name: str,
@@ -68,23 +86,11 @@ def create_user(
     password_hash = (
         password_hasher.hash(password(password_text)) if password_text is not None else None
     )
-    now = utcnow()
     try:
         with write_transaction():
             if db.session.scalar(select(User.id).where(User.email == email)) is not None:
                 raise EmailTaken()
-            user = User(
-                email=email,
-                name=name,
-                password_hash=password_hash,
-                session_token=_new_session_token(),
-                created_at=now,
-                updated_at=now,
-                # Verified as it is made: the same instant (migration 0005 backfills so too).
-                email_verified_at=now if verified else None,
-            )
-            db.session.add(user)
-            db.session.flush()
+            user = _add_user(email, name, password_hash, verified=verified)
             audit.record(
                 "user.create",
                 actor=user,
@@ -223,18 +229,7 @@ def provisioned_account(email: str, name: str, *, actor: Any, via: Via) -> int:
     if account is None:
         try:
             with db.session.begin_nested():
-                now = utcnow()
-                user = User(
-                    email=address,
-                    name=person_name(name),
-                    password_hash=None,
-                    session_token=_new_session_token(),
-                    created_at=now,
-                    updated_at=now,
-                )
-                db.session.add(user)
-                db.session.flush()
-                user_id = user.id
+                user_id = _add_user(address, person_name(name), None, verified=False).id
         except IntegrityError:  # made by a concurrent request: use it, as if it were here first
             account = db.session.execute(
                 select(User.id, User.email_verified_at).where(User.email == address)
