@@ -43,9 +43,9 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from webapp import create_app
 from webapp.errors import UNAVAILABLE_DETAIL, UNEXPECTED_DETAIL, is_database_unavailable
 from webapp.extensions import db
-from webapp.models import AuditEvent, Organization, User
+from webapp.models import AuditEvent, Organization, User, Via
 from webapp.security import CONTENT_SECURITY_POLICY
-from webapp.services import organizations
+from webapp.services import organizations, service_tokens
 from webapp.services.organizations import Account
 
 SECURITY_HEADERS = {
@@ -284,6 +284,67 @@ def test_a_write_cut_after_it_started_changes_nothing(scene, fault, quiet_log, k
     # The connection that failed is gone, not back in the pool: the next request just works.
     assert _rename(scene, kind, "Renamed").status_code in (200, 302)
     assert organizations.get_organization(scene.owner, scene.org.id).organization_name == "Renamed"
+
+
+# -- SCIM: an identity provider reads SCIM errors only ------------------------------------------
+
+SCIM_USER = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "n@example.org"}
+
+
+def assert_scim_unavailable(response: Any) -> None:
+    """503 as a SCIM error (RFC 7644 §3.12): application/scim+json, ``status`` a string, with
+    Retry-After and the security headers, and no trace."""
+    body = response.get_data(as_text=True)
+    assert response.status_code == 503, body
+    assert response.mimetype == "application/scim+json", body
+    error = json.loads(body)
+    assert error["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
+    assert error["status"] == "503" and error["detail"] == UNAVAILABLE_DETAIL
+    assert int(response.headers["Retry-After"]) > 0
+    assert_security_headers(response.headers)
+    assert_no_trace(body + str(response.headers))
+
+
+@pytest.mark.parametrize("failure", [*FAILURES, "write"])
+def test_scim_gets_a_scim_503_and_nothing_changes(scene, fault, quiet_log, failure):
+    token = service_tokens.create_service_token(
+        scene.owner, scene.org.id, "idp", "scim", via=Via.CLI
+    ).token
+    db.session.commit()
+    headers = {"Authorization": f"Bearer {token}"}
+    client = scene.client.application.test_client()  # a provider: no session
+    if failure == "connect":
+        fault.down()
+    elif failure == "write":
+        fault.fail_at(containing="INSERT INTO audit_events")
+    else:
+        fault.fail_at(nth=failure)
+    if failure == "write":
+        assert_scim_unavailable(client.post("/scim/v2/Users", json=SCIM_USER, headers=headers))
+    else:
+        assert_scim_unavailable(client.get("/scim/v2/Users", headers=headers))
+    fault.up()
+    db.session.commit()
+    assert db.session.scalar(select(User.id).where(User.email == SCIM_USER["userName"])) is None
+    # The next request just works.
+    assert client.post("/scim/v2/Users", json=SCIM_USER, headers=headers).status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/scim/v2//Users", 404),
+        ("GET", "/scim/v2/%2FUsers", 404),
+        ("PROPFIND", "/scim/v2/Users", 405),
+    ],
+)
+def test_what_no_scim_rule_serves_is_still_a_scim_error(client, method, path, status):
+    response = client.open(path, method=method)
+    body = response.get_data(as_text=True)
+    assert response.status_code == status, body
+    assert response.mimetype == "application/scim+json", body
+    assert json.loads(body)["status"] == str(status)
+    assert_security_headers(response.headers)
 
 
 @pytest.fixture

@@ -70,6 +70,10 @@ def is_api_path(path: str) -> bool:
     return path == "/api" or path.startswith("/api/")
 
 
+def is_scim_path(path: str) -> bool:
+    return path == "/scim/v2" or path.startswith("/scim/v2/")
+
+
 # SQLite result codes (``sqlite3.Error.sqlite_errorname``, extended codes included by prefix)
 # that say the database cannot be used right now, rather than that the statement is wrong.
 _SQLITE_UNAVAILABLE = (
@@ -192,6 +196,12 @@ def fault_response(error: BaseException, *, logged: bool = False) -> Response:
             current_app.logger.error("unhandled error", exc_info=error)
     if is_api_path(request.path):
         return problems.fault_problem(unavailable)
+    if is_scim_path(request.path):  # an identity provider reads SCIM errors only
+        from webapp import scim
+
+        if unavailable:
+            return scim.error(503, UNAVAILABLE_DETAIL, {"Retry-After": str(RETRY_AFTER_SECONDS)})
+        return scim.error(500, UNEXPECTED_DETAIL)
     return pages.fault_response(unavailable)
 
 
@@ -215,6 +225,10 @@ def init_app(app: Flask) -> None:
             return fault_response(original, logged=True)
         if is_api_path(request.path):  # never an HTML page under /api
             return problems.http_problem(error)
+        if is_scim_path(request.path):  # nor under /scim/v2 (a path or method no rule serves)
+            from webapp import scim
+
+            return scim.error(error.code or 500, error.description or "", dict(error.get_headers()))
         return pages.http_response(error)
 
     @app.errorhandler(Exception)

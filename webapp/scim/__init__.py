@@ -14,6 +14,7 @@ from http import HTTPStatus
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 from scim2_models import (
+    Error,
     ForbiddenException,
     PayloadTooLargeException,
     SCIMException,
@@ -95,6 +96,17 @@ def endpoint(path: str) -> Response:
     if response.headers.get("Location") is None and response.status != HTTPStatus.NO_CONTENT:
         response.headers["Location"] = request.base_url
     return _flask_response(response)
+
+
+def error(status: int, detail: str, headers: dict[str, str] | None = None) -> Response:
+    """A SCIM error (RFC 7644 §3.12) for what the app answers outside the SCIM handler: a
+    database fault, a path or method no rule serves."""
+    body = Error(status=status, detail=detail).model_dump()
+    answer = _flask_response(ScimResponse(HTTPStatus(status), body))
+    for key, value in (headers or {}).items():
+        if key.lower() != "content-type":
+            answer.headers[key] = value
+    return answer
 
 
 def _flask_response(response: ScimResponse) -> Response:
