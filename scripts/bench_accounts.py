@@ -41,7 +41,7 @@ from typing import Any
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
-from sqlalchemy import event, func, inspect, select, text
+from sqlalchemy import event, func, inspect, select
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -50,7 +50,7 @@ from bench_member_pages import analyze  # beside this script, on the path when i
 
 from webapp import create_app
 from webapp.extensions import db
-from webapp.models import Base, Membership, Organization, Role, User, Via, utcnow
+from webapp.models import Membership, Organization, Role, User, Via, drop_schema, utcnow
 from webapp.services import members, organizations, tokens, users
 
 PREFIX = "Roster accounts bench"
@@ -76,9 +76,7 @@ def wipe(force: bool) -> None:
         if any(not n.startswith(PREFIX) for n in names):
             raise SystemExit("the database holds other organizations; pass --wipe to wipe it")
     db.session.remove()
-    Base.metadata.drop_all(db.engine)
-    with db.engine.begin() as conn:
-        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    drop_schema(db.engine)
 
 
 def people(prefix: str, n: int) -> list[tuple[str, str]]:

@@ -36,7 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, select, text
+from sqlalchemy import event, select
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -75,7 +75,7 @@ def main() -> None:
     from flask_migrate import upgrade
 
     from webapp.extensions import db
-    from webapp.models import Base, Membership, Role, User, Via
+    from webapp.models import Membership, Role, User, Via, drop_schema
     from webapp.services import changes, members, organizations, users
 
     try:
@@ -85,9 +85,7 @@ def main() -> None:
 
     n = args.size
     with app.app_context():
-        Base.metadata.drop_all(db.engine)
-        with db.engine.begin() as conn:
-            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        drop_schema(db.engine)
         upgrade(directory=app.extensions["migrate"].directory)
         owner = users.create_user("owner@changes.example", "Changes Owner", via=Via.CLI)
         org = organizations.create_organization(owner, "Changes", via=Via.CLI)

@@ -29,8 +29,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 BATCH = 10_000
@@ -48,14 +46,12 @@ def build(url: str, big: int, small: int) -> dict[str, Any]:
     from flask_migrate import upgrade
 
     from webapp.extensions import db
-    from webapp.models import Base, Role, Via
+    from webapp.models import Role, Via, drop_schema
     from webapp.services import members, organizations, tokens, users
 
     app = _app(url)
     with app.app_context():
-        Base.metadata.drop_all(db.engine)
-        with db.engine.begin() as conn:
-            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        drop_schema(db.engine)
         upgrade(directory=app.extensions["migrate"].directory)
         owner = users.create_user("owner@export.example", "Export Owner", via=Via.CLI)
         _, token = tokens.create_token(owner, "bench", via=Via.CLI)

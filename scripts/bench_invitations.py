@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from sqlalchemy import event, text
+from sqlalchemy import event
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
 
         from webapp import create_app
         from webapp.extensions import db
-        from webapp.models import Base, Via
+        from webapp.models import Via, drop_schema
         from webapp.services import organizations, tokens, users
 
         app = create_app(
@@ -81,9 +81,7 @@ def main(argv: list[str] | None = None) -> None:
             }
         )
         with app.app_context():
-            Base.metadata.drop_all(db.engine)
-            with db.engine.begin() as conn:
-                conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+            drop_schema(db.engine)
             upgrade(directory=app.extensions["migrate"].directory)
             owner = users.create_user("owner@bench.example", "Bench Owner", via=Via.CLI)
             _, token = tokens.create_token(owner, "bench", via=Via.CLI)

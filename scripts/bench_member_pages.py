@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from webapp import create_app, inputs
 from webapp.extensions import db
-from webapp.models import Base, Membership, Organization, Role, User, Via
+from webapp.models import Membership, Organization, Role, User, Via, drop_schema
 from webapp.services import member_list, members, organizations, users
 
 BATCH = 10_000
@@ -116,9 +116,7 @@ def wipe_bench_database() -> None:
     elif set(tables) - {"alembic_version"}:
         raise SystemExit("the database has tables that are not Roster's; refusing to wipe it")
     db.session.remove()
-    Base.metadata.drop_all(db.engine)
-    with db.engine.begin() as conn:
-        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    drop_schema(db.engine)
 
 
 def people(size: int) -> Iterator[tuple[str, str]]:

@@ -141,14 +141,12 @@ def fresh_database(app: Any) -> None:
     from flask_migrate import upgrade
 
     from webapp.extensions import db
-    from webapp.models import Base
+    from webapp.models import drop_schema
 
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
-        Base.metadata.drop_all(db.engine)
-        with db.engine.begin() as conn:
-            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        drop_schema(db.engine)
         upgrade(directory=app.extensions["migrate"].directory)
 
 

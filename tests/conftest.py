@@ -24,7 +24,7 @@ from sqlalchemy import event, text
 
 from webapp import create_app
 from webapp.extensions import db
-from webapp.models import Base, Role, User, Via
+from webapp.models import Base, Role, User, Via, drop_schema
 from webapp.services import members, organizations, tokens, users
 from webapp.services.organizations import Account
 
@@ -54,9 +54,7 @@ def is_postgres(app: Flask) -> bool:
 
 def reset_schema() -> None:
     """Drop every table (ours and Alembic's), then migrate to head."""
-    Base.metadata.drop_all(db.engine)
-    with db.engine.begin() as conn:
-        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    drop_schema(db.engine)
     upgrade()
 
 

@@ -13,6 +13,7 @@ from webapp.models.tables import (
     ServiceToken,
     ServiceTokenScope,
     User,
+    drop_schema,
 )
 
 __all__ = [
@@ -29,5 +30,6 @@ __all__ = [
     "ServiceTokenScope",
     "User",
     "Via",
+    "drop_schema",
     "utcnow",
 ]

@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Engine,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
@@ -113,11 +114,18 @@ ACTIVE_OWNER_ROW = and_(
 # The member search's pg_trgm GIN index over (sort_email, sort_name), PostgreSQL only (migration
 # 0004_member_search). The models leave it out: an Index here would be one on every backend.
 SEARCH_INDEX = "ix_memberships_search"
+USER_SEARCH_TABLE = "user_search"  # FTS5 on SQLite, migration 0010_user_search
 
 
 def described_by_models(name: str | None, type_: str, parent_names: object) -> bool:
-    """Alembic's ``include_name``: what the models describe, so what a comparison looks at."""
-    return not (type_ == "index" and name == SEARCH_INDEX)
+    """Alembic's ``include_name``: what the models describe, so what a comparison looks at.
+    Not the search index (PostgreSQL) nor the search table and its FTS5 shadow tables
+    (SQLite), which are one backend's."""
+    if type_ == "index":
+        return name != SEARCH_INDEX
+    if type_ == "table":
+        return name != USER_SEARCH_TABLE and not (name or "").startswith(f"{USER_SEARCH_TABLE}_")
+    return True
 
 
 class Membership(Base):
@@ -378,3 +386,12 @@ class AuditEvent(Base):
         Index("ix_audit_events_org_change", "organization_id", "operation_id", "id"),
         NEVER_REUSE_IDS,
     )
+
+
+def drop_schema(engine: Engine) -> None:
+    """Drop everything the migrations made: the models' tables, the search table (SQLite) and
+    Alembic's version table, so that ``upgrade`` starts from nothing."""
+    Base.metadata.drop_all(engine)
+    with engine.begin() as conn:
+        conn.execute(text(f"DROP TABLE IF EXISTS {USER_SEARCH_TABLE}"))
+        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from pydantic import Field
 from sqlalchemy import (
     ColumnElement,
+    FromClause,
     Integer,
     Row,
     Select,
@@ -22,8 +23,10 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    column,
     func,
     select,
+    table,
     tuple_,
 )
 from sqlalchemy.orm import InstrumentedAttribute
@@ -31,6 +34,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from webapp.extensions import db
 from webapp.inputs import SORT_BY, MemberFilters, MemberQuery
 from webapp.models import Membership, Organization, Role, User
+from webapp.models.tables import USER_SEARCH_TABLE
 from webapp.services.errors import Forbidden, InvalidInput, NotMembers
 from webapp.services.members import ids_in
 from webapp.services.organizations import ROLE_COUNTERS, Account
@@ -93,9 +97,51 @@ class ListedMember:
     matches: bool
 
 
+# -- the search ``q`` ---------------------------------------------------------------------------
+#
+# ``q`` matches a substring of a member's address or case-folded name: ``LIKE '%x%'`` on the
+# membership's ``sort_email`` / ``sort_name``, which is what decides, on both databases.
+# PostgreSQL serves that LIKE from a pg_trgm index (migration 0004). SQLite cannot, so there a
+# text of three characters or more first finds its candidate users in the FTS5 trigram table
+# ``user_search`` (migration 0010: every user's address and case-folded name), and the LIKE
+# then checks only those. The table's matches are a superset of the LIKE's: the same texts,
+# the same substring, its case folding at least as wide as LIKE's. Shorter texts have no
+# trigram to look up and read the organization's members as before.
+
+_SEARCH = table(USER_SEARCH_TABLE, column("rowid"), column(USER_SEARCH_TABLE))
+TRIGRAM = 3  # the shortest text the search table finds
+
+
+def _uses_search_table(search: str | None) -> bool:
+    """Whether ``search``'s candidates come from the search table (SQLite, long enough)."""
+    return (
+        search is not None
+        and min(len(search.lower()), len(name_sort_key(search))) >= TRIGRAM
+        and db.session.get_bind().dialect.name == "sqlite"
+    )
+
+
+def _fts_phrase(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _search_match(search: str) -> str:
+    """The search table's query: the address part in ``email`` or the name part in ``name``,
+    each one literal phrase (any character, quotes doubled), as the LIKE's two parts."""
+    return f"email : {_fts_phrase(search.lower())} OR name : {_fts_phrase(name_sort_key(search))}"
+
+
+def _candidates(match: ColumnElement[Any]) -> ColumnElement[bool]:
+    """Memberships whose user the search table finds (``IN``, for conditions of one row)."""
+    found = select(_SEARCH.c.rowid).where(_SEARCH.c[USER_SEARCH_TABLE].match(match))
+    return Membership.user_id.in_(found)
+
+
 def _filters(org_id: int, query: MemberFilters) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = [Membership.organization_id == org_id]
     if query.search is not None:
+        if _uses_search_table(query.search):
+            where.append(_candidates(_search_match(query.search)))
         where.append(
             Membership.sort_email.contains(query.search.lower(), autoescape=True)
             | Membership.sort_name.contains(name_sort_key(query.search), autoescape=True)
@@ -143,11 +189,13 @@ _SORT_COLUMNS = {sort: _MEMBERSHIPS[attribute.key] for sort, attribute in SORT_K
 @dataclass(frozen=True)
 class _Shape:
     """What decides a list statement's text: the sort, and which filters are given (the active
-    flag by its value, since ``IS true`` takes no parameter)."""
+    flag by its value, since ``IS true`` takes no parameter; the search by whether the search
+    table finds its candidates)."""
 
     sort_by: str
     sort_ascending: bool
     search: bool
+    search_table: bool
     role: bool
     is_active: bool | None
 
@@ -157,6 +205,7 @@ class _Shape:
             query.sort_by,
             query.sort_ascending,
             query.search is not None,
+            _uses_search_table(query.search),
             query.role is not None,
             query.is_active,
         )
@@ -168,6 +217,8 @@ def _parameters(org_id: int, query: MemberFilters) -> dict[str, Any]:
     if query.search is not None:
         values["email_part"] = _like_literal(query.search.lower())
         values["name_part"] = _like_literal(name_sort_key(query.search))
+        if _uses_search_table(query.search):
+            values["search_match"] = _search_match(query.search)
     if query.role is not None:
         values["role"] = query.role
     return values
@@ -186,6 +237,8 @@ def _like_literal(text: str) -> str:
 def _where(shape: _Shape) -> list[ColumnElement[bool]]:
     """``_filters`` with bound parameters (``_parameters``) for a shape's statements."""
     where: list[ColumnElement[bool]] = [_MEMBERSHIPS.organization_id == bindparam("org_id")]
+    if shape.search_table:
+        where.append(_SEARCH.c[USER_SEARCH_TABLE].match(bindparam("search_match")))
     if shape.search:
         where.append(
             _MEMBERSHIPS.sort_email.contains(bindparam("email_part"), escape=_LIKE_ESCAPE)
@@ -198,9 +251,17 @@ def _where(shape: _Shape) -> list[ColumnElement[bool]]:
     return where
 
 
+def _members_from(shape: _Shape) -> FromClause:
+    """What a shape's statements read: the memberships, joined to the users the search table
+    finds when it finds the candidates (it leads: a rare text costs its few rows)."""
+    if shape.search_table:
+        return Membership.__table__.join(_SEARCH, _SEARCH.c.rowid == _MEMBERSHIPS.user_id)
+    return Membership.__table__
+
+
 @functools.cache
 def _count_statement(shape: _Shape) -> Select[tuple[int]]:
-    return select(func.count()).select_from(Membership.__table__).where(*_where(shape))
+    return select(func.count()).select_from(_members_from(shape)).where(*_where(shape))
 
 
 def _orders(
@@ -222,7 +283,7 @@ def _page_statement(shape: _Shape, inner_forward: bool, seek: bool) -> Select[An
     key = _SORT_COLUMNS[shape.sort_by]
     forward, backward, order = _orders(shape)
     where = _where(shape)
-    page_ids = select(_MEMBERSHIPS.user_id)
+    page_ids = select(_MEMBERSHIPS.user_id).select_from(_members_from(shape))
     if seek:
         place: ColumnElement[Any] = _MEMBERSHIPS.user_id
         mark: ColumnElement[Any] = bindparam("mark_user_id", type_=_MEMBERSHIPS.user_id.type)
@@ -258,6 +319,7 @@ def _all_statement(shape: _Shape) -> Select[Any]:
     *_, order = _orders(shape)
     return (
         select(*_MEMBER_COLUMNS)
+        .select_from(_members_from(shape))
         .join(User.__table__, _USERS.id == _MEMBERSHIPS.user_id)
         .where(*_where(shape))
         .order_by(*order)

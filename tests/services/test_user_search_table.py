@@ -1,0 +1,191 @@
+"""SQLite's search table (migration 0010_user_search): a rare text of three characters or more
+finds its members through the FTS5 trigram table instead of reading the organization, and the
+table follows every way a user's address or name is written or deleted.
+
+What the search finds is ``test_member_search.py``'s (the LIKE semantics, by hypothesis, on
+both backends); PostgreSQL's index is checked there too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask_migrate import downgrade, upgrade
+from sqlalchemy import select, text
+
+from webapp import inputs
+from webapp.extensions import db
+from webapp.models import Membership, Role, User, Via
+from webapp.models.tables import USER_SEARCH_TABLE
+from webapp.services import member_list, members, organizations, users
+from webapp.services.values import name_sort_key
+
+from .test_member_list_plan import build, statements
+
+TRIGGERS = {"users_search_insert", "users_search_update", "users_search_delete"}
+
+
+@pytest.fixture(autouse=True)
+def sqlite_only(app: Flask) -> None:
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("the search table is SQLite's; PostgreSQL's index: test_member_search.py")
+
+
+def table_rows() -> dict[int, tuple[str, str]]:
+    rows = db.session.execute(text(f"SELECT rowid, email, name FROM {USER_SEARCH_TABLE}"))
+    return {rowid: (email, name) for rowid, email, name in rows}
+
+
+def expected_rows() -> dict[int, tuple[str, str]]:
+    """What the table must hold: every user's address and case-folded name, nothing else."""
+    rows = db.session.execute(select(User.id, User.email, User.name))
+    return {user_id: (email, name_sort_key(name)) for user_id, email, name in rows}
+
+
+def found(owner: User, org_id: int, q: str) -> set[int]:
+    page = member_list.list_members(owner, org_id, inputs.MemberQuery(q=q, page_size=100))
+    return {m.user_id for m in page.items}
+
+
+def plan(sql: str, parameters: Any) -> str:
+    rows = db.session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + sql, parameters)
+    return "\n".join(row[-1] for row in rows)
+
+
+def list_statements(owner: User, org_id: int, q: str) -> tuple[Any, Any]:
+    """The count and the page's statements of a search for ``q``."""
+    with statements() as log:
+        page = member_list.list_members(owner, org_id, inputs.MemberQuery(q=q, page_size=25))
+    assert page.items, f"nothing matches {q!r}: the test data is wrong"
+    (count,) = (s for s in log if "count(" in s.sql.lower())
+    (listed,) = (s for s in log if "ORDER BY" in s.sql)
+    return count, listed
+
+
+def test_a_rare_text_is_found_through_the_search_table(
+    app: Flask, make_user: Callable[..., User]
+) -> None:
+    owner, org_id = build(make_user, 3_000, 6_000)
+    email = db.session.scalar(
+        select(Membership.sort_email)
+        .where(Membership.organization_id == org_id, Membership.role != Role.OWNER)
+        .limit(1)
+    )
+    assert email is not None
+    for q in (email[:6], email[:4].upper()):
+        for statement in list_statements(owner, org_id, q):
+            shown = plan(statement.sql, statement.parameters)
+            # The table leads, and each candidate's membership is one lookup by its key: no
+            # walk of the organization's members.
+            lines = shown.splitlines()
+            table_at = next(i for i, line in enumerate(lines) if USER_SEARCH_TABLE in line)
+            members_at = next(i for i, line in enumerate(lines) if "memberships" in line)
+            assert "VIRTUAL TABLE" in lines[table_at] and table_at < members_at, shown
+            for line in lines:
+                if "memberships" in line:
+                    assert line.endswith("(organization_id=? AND user_id=?)"), shown
+
+
+def test_two_characters_read_the_organization(app: Flask, make_user: Callable[..., User]) -> None:
+    """No trigram in two characters: the list reads the organization's members (and the check
+    above is not vacuous)."""
+    owner, org_id = build(make_user, 300, 0)
+    for statement in list_statements(owner, org_id, "pe"):
+        assert USER_SEARCH_TABLE not in statement.sql
+        assert USER_SEARCH_TABLE not in plan(statement.sql, statement.parameters)
+
+
+def test_the_table_follows_every_write_of_a_users_address_or_name(
+    app: Flask, make_user: Callable[..., User], password: str
+) -> None:
+    owner = make_user(name="Owner Person")
+    org = organizations.create_organization(owner, "Followed", via=Via.CLI)
+    # Created one by one, in bulk, and by sign-up (still unverified).
+    ida = make_user(email="ada@follow.example", name="Ada Lovelace", password=password)
+    bulk = users.create_users(
+        [("grace@follow.example", "Grace Hopper"), ("strasse@follow.example", "Große Straße")],
+        via=Via.CLI,
+    )
+    users.sign_up("late@follow.example", "Late Comer", password)
+    late = users.get_user_by_email("late@follow.example")
+    assert late is not None
+    members.add_members(owner, org.id, [ida.id, *bulk], role=Role.VIEWER, via=Via.CLI)
+    assert table_rows() == expected_rows()
+    assert found(owner, org.id, "lovelace") == {ida.id}
+    assert found(owner, org.id, "STRASSE") == {bulk[1]}  # ß case-folds to ss, as LIKE sees it
+
+    # Renamed: the new name is found, the old one no longer.
+    users.rename_user(ida, "Ada King", via=Via.WEB)
+    assert table_rows() == expected_rows()
+    assert found(owner, org.id, "lovelace") == set()
+    assert found(owner, org.id, "king") == {ida.id}
+
+    # Signing up again over the unverified account replaces its name.
+    users.sign_up("late@follow.example", "Early Bird", password)
+    assert table_rows() == expected_rows()
+    assert table_rows()[late.id] == ("late@follow.example", "early bird")
+
+    # An identity provider takes an unverified, memberless account back under its own name.
+    provisioned = users.provisioned_account(
+        "late@follow.example", "Named By Provider", actor=owner, via=Via.SCIM
+    )
+    assert provisioned == late.id
+    assert table_rows() == expected_rows()
+    assert table_rows()[late.id][1] == "named by provider"
+
+    # A deleted account leaves the table, and the search no longer finds it.
+    users.delete_user(ida, password, via=Via.WEB)
+    assert ida.id not in table_rows()
+    assert table_rows() == expected_rows()
+    assert found(owner, org.id, "king") == set()
+
+
+def test_the_migration_fills_the_table_and_its_triggers_are_there_at_head(
+    app: Flask, make_user: Callable[..., User]
+) -> None:
+    directory = app.extensions["migrate"].directory
+    before = make_user(email="before@migration.example", name="Before Ünïcode")
+    db.session.commit()
+    downgrade(directory=directory, revision="0009_scim_profiles")
+    try:
+        assert USER_SEARCH_TABLE not in _names("table")
+        assert not TRIGGERS & _names("trigger")
+        # Written while the table is gone: the upgrade must fill it from the users.
+        db.session.execute(
+            text("UPDATE users SET name = 'Renamed Öffline' WHERE id = :id"), {"id": before.id}
+        )
+        db.session.commit()
+    finally:
+        upgrade(directory=directory)
+    assert _names("trigger") >= TRIGGERS
+    assert table_rows() == expected_rows()
+    assert table_rows()[before.id] == ("before@migration.example", "renamed öffline")
+
+
+def _names(kind: str) -> set[str]:
+    rows = db.session.execute(text("SELECT name FROM sqlite_master WHERE type = :t"), {"t": kind})
+    names = set(rows.scalars())
+    db.session.commit()
+    return names
+
+
+def test_a_write_without_the_apps_functions_fails_rather_than_leave_the_search_behind(
+    app: Flask, make_user: Callable[..., User]
+) -> None:
+    """A connection without ``roster_name_key`` (the sqlite3 shell) cannot write a name."""
+    import sqlite3
+
+    user = make_user(name="Shell Target")
+    db.session.commit()
+    path = db.engine.url.database
+    assert path
+    raw = sqlite3.connect(path, isolation_level=None)
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="roster_name_key"):
+            raw.execute("UPDATE users SET name = 'From The Shell' WHERE id = ?", (user.id,))
+    finally:
+        raw.close()
+    assert table_rows()[user.id] == (user.email, "shell target")
