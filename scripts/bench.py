@@ -1795,6 +1795,11 @@ def main(argv: list[str] | None = None) -> None:
     with run_token(app, prepared.data.owner_id) as token:
         if not args.skip_bulk:
             progress(f"bulk (T7-T9) in-process, {args.bulk_repeats} repeats")
+            # What is loaded by now is frozen, as a roster serve worker forks from a frozen app
+            # (webapp.serving.freeze_before_fork): full collections scan only what requests make.
+            from webapp import serving
+
+            serving.freeze_before_fork(None, None)
             before = os.getloadavg()[0]
             bulk, how_removed = run_bulk(
                 app, token, prepared.data.owner_id, sizes, args.bulk_repeats

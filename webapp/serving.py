@@ -14,6 +14,7 @@ header, or a client could set its own scheme through gunicorn even with no proxy
 
 from __future__ import annotations
 
+import gc
 import html
 import socket
 from collections.abc import Iterator
@@ -76,7 +77,16 @@ def gunicorn_options(bind: str, workers: int, threads: int) -> dict[str, Any]:
         # gunicorn's control socket has one default path per user: a second `roster serve` on
         # the host would take it over (and remove it on exit). Nothing in Roster uses it.
         "control_socket_disable": True,
+        "pre_fork": freeze_before_fork,
     }
+
+
+def freeze_before_fork(server: Any, worker: Any) -> None:
+    """gunicorn's ``pre_fork``: move what the loaded app holds into the permanent generation
+    before a worker forks from it. A full collection then scans only what requests allocate,
+    not the app's ~130,000 objects: without it, one costs about 90 ms, and a bulk change of
+    10,000 members met one on every run (``make bench``'s T8)."""
+    gc.freeze()
 
 
 class Server(BaseApplication):  # type: ignore[misc]

@@ -471,3 +471,20 @@ def test_what_gunicorn_refuses_looks_like_the_app(server, target, headers, statu
 def test_an_unreadable_target_gets_problem_json(head, problem):
     """HTML only for a target known to be outside /api; anything unsure is problem+json."""
     assert wants_problem(head) is problem
+
+
+def test_workers_fork_from_a_frozen_app(app):
+    """gunicorn takes the hook (it checks its arity), and the hook moves the loaded app's
+    objects out of reach of a worker's full collections (T8 of issue 9)."""
+    import gc
+
+    from webapp import serving
+
+    server = serving.Server(app, serving.gunicorn_options("127.0.0.1:0", 1, 1))
+    assert server.cfg.pre_fork is serving.freeze_before_fork
+    gc.unfreeze()
+    try:
+        server.cfg.pre_fork(None, None)
+        assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()

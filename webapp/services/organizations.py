@@ -173,12 +173,27 @@ def _by_name(stmt: Select[Any]) -> Select[Any]:
     return stmt.order_by(func.lower(Organization.organization_name), Organization.id)
 
 
+# Every organization of one user, by name: built once, over the tables' own columns, and run
+# as Core on the session's connection. For a member of 1,000 organizations the ORM's execution
+# around the rows was most of the list's time (make bench, T11).
+_ORGS, _MEMBERSHIPS = Organization.__table__.c, Membership.__table__.c
+_MY_ACCOUNTS_BY_NAME = (
+    select(*((_ORGS if c.class_ is Organization else _MEMBERSHIPS)[c.key] for c in ACCOUNT_COLUMNS))
+    .join_from(
+        Organization.__table__, Membership.__table__, _MEMBERSHIPS.organization_id == _ORGS.id
+    )
+    .where(_MEMBERSHIPS.user_id == bindparam("user_id"))
+    .order_by(func.lower(_ORGS.organization_name), _ORGS.id)
+)
+
+
 def list_my_organizations(actor: Actor) -> list[Account]:
     """Every organization the actor belongs to, suspended ones included, by name. For a service
     token, its own organization (Forbidden for a scope that may not view it)."""
     if isinstance(actor, ServicePrincipal):
         return [get_organization(actor, actor.organization_id)]
-    return [Account(*row) for row in db.session.execute(_by_name(_my_accounts(actor)))]
+    rows = db.session.connection().execute(_MY_ACCOUNTS_BY_NAME, {"user_id": actor.id}).all()
+    return [Account(*row) for row in rows]
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,7 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
 SUSPENDED_ACTIONS: frozenset[Action] = frozenset({Action.VIEW_ROLE, Action.LEAVE})
 
 
+@functools.cache  # ten answers, asked for on every row of a page
 def allowed_actions(role: Role, is_active: bool) -> frozenset[Action]:
     """Every action a membership with this role and state may take."""
     return frozenset(
