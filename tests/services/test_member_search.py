@@ -1,6 +1,7 @@
 """The member search ``q``: what it finds is the ``LIKE`` semantics (any backend, any text), and
-on PostgreSQL a rare text of three characters or more is counted through the pg_trgm index
-(migration 0004_member_search) instead of reading the organization's members.
+on PostgreSQL a rare text of three characters or more is counted through the pg_trgm index of
+users (migration 0010_user_search) instead of reading the organization's members (SQLite's
+FTS5 table: test_user_search_table.py).
 
 The rule: a member matches when their stored address contains the text lower-cased, or their
 case-folded name contains it case-folded; ``%``, ``_`` and backslashes are literal.
@@ -133,7 +134,7 @@ def explain(sql: str, parameters: Any) -> dict[str, Any]:
 
 
 def index_scans(node: dict[str, Any]) -> set[str]:
-    """The indexes of memberships the plan reads."""
+    """The indexes the plan reads."""
     found = {node["Index Name"]} if node.get("Index Name") else set()
     for child in node.get("Plans", []):
         found |= index_scans(child)
@@ -152,7 +153,7 @@ def count_statement(owner: User, org_id: int, q: str) -> Any:
 @pytest.fixture
 def big_org(app: Flask, make_user: Callable[..., User]) -> tuple[User, int]:
     if db.engine.dialect.name != "postgresql":
-        pytest.skip("the trigram index is PostgreSQL's (migration 0004_member_search)")
+        pytest.skip("the trigram index is PostgreSQL's (migration 0010_user_search)")
     return build(make_user, 3_000, 6_000)
 
 

@@ -50,6 +50,9 @@ class User(UserMixin, Base):
     # Stored normalised (trimmed, lower case): uniqueness is case-insensitive on every backend.
     email: Mapped[str] = mapped_column(String(EMAIL_MAX), unique=True)
     name: Mapped[str] = mapped_column(String(NAME_MAX))
+    # The name as the member list sorts and searches it (``values.name_sort_key``), written with
+    # the name by every service that writes one: the member search's index reads it (0010).
+    name_key: Mapped[str] = mapped_column(String(SORT_NAME_MAX), server_default="")
     # None for users created without a password (CLI, demo): they cannot sign in by password.
     password_hash: Mapped[str | None] = mapped_column(String(255))
     # Part of the session identity: rotating it signs out every copy of every earlier cookie.
@@ -111,10 +114,11 @@ ACTIVE_OWNER_ROW = and_(
 )
 
 
-# The member search's pg_trgm GIN index over (sort_email, sort_name), PostgreSQL only (migration
-# 0004_member_search). The models leave it out: an Index here would be one on every backend.
-SEARCH_INDEX = "ix_memberships_search"
-USER_SEARCH_TABLE = "user_search"  # FTS5 on SQLite, migration 0010_user_search
+# The member search's index of users' addresses and name keys (migration 0010_user_search): a
+# pg_trgm GIN index on PostgreSQL, an FTS5 trigram table on SQLite. The models leave both out:
+# an Index here would be one on every backend.
+SEARCH_INDEX = "ix_users_search"
+USER_SEARCH_TABLE = "user_search"
 
 
 def described_by_models(name: str | None, type_: str, parent_names: object) -> bool:

@@ -100,25 +100,25 @@ class ListedMember:
 # -- the search ``q`` ---------------------------------------------------------------------------
 #
 # ``q`` matches a substring of a member's address or case-folded name: ``LIKE '%x%'`` on the
-# membership's ``sort_email`` / ``sort_name``, which is what decides, on both databases.
-# PostgreSQL serves that LIKE from a pg_trgm index (migration 0004). SQLite cannot, so there a
-# text of three characters or more first finds its candidate users in the FTS5 trigram table
-# ``user_search`` (migration 0010: every user's address and case-folded name), and the LIKE
-# then checks only those. The table's matches are a superset of the LIKE's: the same texts,
-# the same substring, its case folding at least as wide as LIKE's. Shorter texts have no
-# trigram to look up and read the organization's members as before.
+# membership's ``sort_email`` / ``sort_name``, which is what decides, on both databases. So that
+# a rare text does not read the whole organization, a text of three characters or more first
+# finds its candidate users through the search index over *users* (migration 0010), and the
+# LIKE then checks only their memberships: on PostgreSQL a pg_trgm GIN index serving the same
+# LIKE on the user's address and ``name_key``; on SQLite the FTS5 trigram table ``user_search``
+# of those two texts. Either way the candidates include every match (the same texts and
+# substring; FTS5's case folding is at least as wide as LIKE's). Shorter texts have no trigram
+# and read the organization's members.
 
 _SEARCH = table(USER_SEARCH_TABLE, column("rowid"), column(USER_SEARCH_TABLE))
-TRIGRAM = 3  # the shortest text the search table finds
+TRIGRAM = 3  # the shortest text the search index finds
 
 
-def _uses_search_table(search: str | None) -> bool:
-    """Whether ``search``'s candidates come from the search table (SQLite, long enough)."""
-    return (
-        search is not None
-        and min(len(search.lower()), len(name_sort_key(search))) >= TRIGRAM
-        and db.session.get_bind().dialect.name == "sqlite"
-    )
+def _search_index(search: str | None) -> str | None:
+    """How ``search``'s candidates are found: ``"fts"`` (SQLite's table), ``"trigram"``
+    (PostgreSQL's index), or None: no text, or too short for a trigram."""
+    if search is None or min(len(search.lower()), len(name_sort_key(search))) < TRIGRAM:
+        return None
+    return "fts" if db.session.get_bind().dialect.name == "sqlite" else "trigram"
 
 
 def _fts_phrase(text: str) -> str:
@@ -126,22 +126,35 @@ def _fts_phrase(text: str) -> str:
 
 
 def _search_match(search: str) -> str:
-    """The search table's query: the address part in ``email`` or the name part in ``name``,
-    each one literal phrase (any character, quotes doubled), as the LIKE's two parts."""
+    """The FTS table's query: the address part in ``email`` or the name part in ``name``, each
+    one literal phrase (any character, quotes doubled), as the LIKE's two parts."""
     return f"email : {_fts_phrase(search.lower())} OR name : {_fts_phrase(name_sort_key(search))}"
 
 
-def _candidates(match: ColumnElement[Any]) -> ColumnElement[bool]:
-    """Memberships whose user the search table finds (``IN``, for conditions of one row)."""
-    found = select(_SEARCH.c.rowid).where(_SEARCH.c[USER_SEARCH_TABLE].match(match))
-    return Membership.user_id.in_(found)
+def _found(index: str, email_part: Any, name_part: Any, match: Any) -> ColumnElement[bool]:
+    """The condition under which the search index finds a user: ``match`` is the FTS query,
+    the parts are the LIKE's texts escaped as ``_like_literal`` escapes them."""
+    if index == "fts":
+        return _SEARCH.c[USER_SEARCH_TABLE].match(match)
+    return _USERS.email.contains(email_part, escape=_LIKE_ESCAPE) | _USERS.name_key.contains(
+        name_part, escape=_LIKE_ESCAPE
+    )
+
+
+def _candidates(index: str, search: str) -> ColumnElement[bool]:
+    """Memberships whose user the search index finds (``IN``: for conditions of one row)."""
+    email_part, name_part = _like_literal(search.lower()), _like_literal(name_sort_key(search))
+    found = _found(index, email_part, name_part, _search_match(search))
+    ids = _SEARCH.c.rowid if index == "fts" else _USERS.id
+    return Membership.user_id.in_(select(ids).where(found))
 
 
 def _filters(org_id: int, query: MemberFilters) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = [Membership.organization_id == org_id]
     if query.search is not None:
-        if _uses_search_table(query.search):
-            where.append(_candidates(_search_match(query.search)))
+        index = _search_index(query.search)
+        if index is not None:
+            where.append(_candidates(index, query.search))
         where.append(
             Membership.sort_email.contains(query.search.lower(), autoescape=True)
             | Membership.sort_name.contains(name_sort_key(query.search), autoescape=True)
@@ -189,13 +202,13 @@ _SORT_COLUMNS = {sort: _MEMBERSHIPS[attribute.key] for sort, attribute in SORT_K
 @dataclass(frozen=True)
 class _Shape:
     """What decides a list statement's text: the sort, and which filters are given (the active
-    flag by its value, since ``IS true`` takes no parameter; the search by whether the search
-    table finds its candidates)."""
+    flag by its value, since ``IS true`` takes no parameter; the search by how its candidates
+    are found)."""
 
     sort_by: str
     sort_ascending: bool
     search: bool
-    search_table: bool
+    search_index: str | None
     role: bool
     is_active: bool | None
 
@@ -205,7 +218,7 @@ class _Shape:
             query.sort_by,
             query.sort_ascending,
             query.search is not None,
-            _uses_search_table(query.search),
+            _search_index(query.search),
             query.role is not None,
             query.is_active,
         )
@@ -217,7 +230,7 @@ def _parameters(org_id: int, query: MemberFilters) -> dict[str, Any]:
     if query.search is not None:
         values["email_part"] = _like_literal(query.search.lower())
         values["name_part"] = _like_literal(name_sort_key(query.search))
-        if _uses_search_table(query.search):
+        if _search_index(query.search) == "fts":
             values["search_match"] = _search_match(query.search)
     if query.role is not None:
         values["role"] = query.role
@@ -237,8 +250,15 @@ def _like_literal(text: str) -> str:
 def _where(shape: _Shape) -> list[ColumnElement[bool]]:
     """``_filters`` with bound parameters (``_parameters``) for a shape's statements."""
     where: list[ColumnElement[bool]] = [_MEMBERSHIPS.organization_id == bindparam("org_id")]
-    if shape.search_table:
-        where.append(_SEARCH.c[USER_SEARCH_TABLE].match(bindparam("search_match")))
+    if shape.search_index is not None:
+        where.append(
+            _found(
+                shape.search_index,
+                bindparam("email_part"),
+                bindparam("name_part"),
+                bindparam("search_match"),
+            )
+        )
     if shape.search:
         where.append(
             _MEMBERSHIPS.sort_email.contains(bindparam("email_part"), escape=_LIKE_ESCAPE)
@@ -251,12 +271,16 @@ def _where(shape: _Shape) -> list[ColumnElement[bool]]:
     return where
 
 
-def _members_from(shape: _Shape) -> FromClause:
-    """What a shape's statements read: the memberships, joined to the users the search table
-    finds when it finds the candidates (it leads: a rare text costs its few rows)."""
-    if shape.search_table:
-        return Membership.__table__.join(_SEARCH, _SEARCH.c.rowid == _MEMBERSHIPS.user_id)
-    return Membership.__table__
+def _members_from(shape: _Shape, *, users: bool = False) -> FromClause:
+    """What a shape's statements read: the memberships, joined to what the search index finds
+    when it finds the candidates (it leads: a rare text costs its few rows), and to the users
+    when asked for or searched."""
+    found: FromClause = Membership.__table__
+    if shape.search_index == "fts":
+        found = found.join(_SEARCH, _SEARCH.c.rowid == _MEMBERSHIPS.user_id)
+    if users or shape.search_index == "trigram":
+        found = found.join(User.__table__, _USERS.id == _MEMBERSHIPS.user_id)
+    return found
 
 
 @functools.cache
@@ -319,8 +343,7 @@ def _all_statement(shape: _Shape) -> Select[Any]:
     *_, order = _orders(shape)
     return (
         select(*_MEMBER_COLUMNS)
-        .select_from(_members_from(shape))
-        .join(User.__table__, _USERS.id == _MEMBERSHIPS.user_id)
+        .select_from(_members_from(shape, users=True))
         .where(*_where(shape))
         .order_by(*order)
         .execution_options(yield_per=MATCHING_BATCH)

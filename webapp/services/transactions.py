@@ -19,7 +19,6 @@ from sqlalchemy.engine import Connection
 
 from webapp.extensions import db
 from webapp.models import Organization
-from webapp.services.values import name_sort_key
 
 _WRITE_OPTION = "roster_write"
 
@@ -29,10 +28,6 @@ LOCKING_ENABLED = True
 
 def _lower(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else value
-
-
-def _name_key(value: Any) -> Any:
-    return name_sort_key(value) if isinstance(value, str) else value
 
 
 def install_sqlite_hooks(engine: Engine) -> None:
@@ -46,8 +41,6 @@ def install_sqlite_hooks(engine: Engine) -> None:
         dbapi_connection.isolation_level = None
         # Unicode lower case, for the case-insensitive comparisons SQLite's ASCII lower() misses.
         dbapi_connection.create_function("roster_lower", 1, _lower, deterministic=True)
-        # The member list's name key, for the triggers that keep the user search table in step.
-        dbapi_connection.create_function("roster_name_key", 1, _name_key, deterministic=True)
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=10000")

@@ -54,6 +54,7 @@ def _add_user(email: str, name: str, password_hash: str | None, *, verified: boo
     user = User(
         email=email,
         name=name,
+        name_key=name_sort_key(name),
         password_hash=password_hash,
         session_token=_new_session_token(),
         created_at=now,
@@ -186,7 +187,7 @@ def sign_up(email: str, name: str, password_text: str) -> None:
             if user is None:
                 user = User(email=address, session_token=_new_session_token())
                 db.session.add(user)
-            user.name = name
+            user.name, user.name_key = name, name_sort_key(name)
             user.password_hash = password_hash
             user.session_token = _new_session_token()
             db.session.flush()
@@ -239,11 +240,13 @@ def provisioned_account(email: str, name: str, *, actor: Any, via: Via) -> int:
             return int(account.id)
     elif account.email_verified_at is None and not _is_member_anywhere(account.id):
         user_id = account.id
+        name = person_name(name)
         db.session.execute(
             update(User)
             .where(User.id == user_id)
             .values(
-                name=person_name(name),
+                name=name,
+                name_key=name_sort_key(name),
                 password_hash=None,
                 session_token=_new_session_token(),
                 updated_at=utcnow(),
@@ -282,7 +285,7 @@ def join_by_invitation(email: str, name: str, password_text: str) -> User:
         if user is None:
             user = User(email=address, created_at=now)
             db.session.add(user)
-        user.name = name
+        user.name, user.name_key = name, name_sort_key(name)
         user.password_hash = password_hash
         user.session_token = _new_session_token()
         user.email_verified_at = now
@@ -338,6 +341,8 @@ def create_users(people: Sequence[tuple[str, str]], *, via: Via) -> list[int]:
     """Create many password-less users in one statement (demo data, imports); all or none.
     Their addresses are taken as verified: whoever made them vouches for them."""
     rows = [{"email": email_address(e), "name": person_name(n)} for e, n in people]
+    for row in rows:
+        row["name_key"] = name_sort_key(row["name"])
     emails = [r["email"] for r in rows]
     if len(set(emails)) != len(emails):
         raise InvalidInput.field("email", "the same address appears twice")
@@ -632,7 +637,7 @@ def rename_user(user: User, name: str, *, via: Via) -> User:
             db.session.execute(
                 update(User)
                 .where(User.id == user.id)
-                .values(name=name, updated_at=now)
+                .values(name=name, name_key=name_sort_key(name), updated_at=now)
                 .execution_options(synchronize_session=False)
             )
             db.session.execute(
