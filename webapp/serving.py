@@ -85,7 +85,9 @@ def freeze_before_fork(server: Any, worker: Any) -> None:
     """gunicorn's ``pre_fork``: move what the loaded app holds into the permanent generation
     before a worker forks from it. A full collection then scans only what requests allocate,
     not the app's ~130,000 objects: without it, one costs about 90 ms, and a bulk change of
-    10,000 members met one on every run (``make bench``'s T8)."""
+    10,000 members met one on every run (``make bench``'s T8). What is garbage already is
+    collected first, so as not to keep it for the worker's life."""
+    gc.collect()
     gc.freeze()
 
 

@@ -19,9 +19,10 @@ from sqlalchemy import select, text
 
 from webapp import inputs
 from webapp.extensions import db
-from webapp.models import Membership, Role, User, Via
+from webapp.models import Membership, Organization, Role, User, Via
 from webapp.models.tables import USER_SEARCH_TABLE
 from webapp.services import member_list, members, organizations, users
+from webapp.services.transactions import write_transaction
 from webapp.services.values import name_sort_key
 
 from .test_member_list_plan import build, statements
@@ -56,6 +57,17 @@ def expected_rows() -> dict[int, tuple[str, str]]:
 
 def name_keys() -> dict[int, str]:
     return dict(db.session.execute(select(User.id, User.name_key)).all())
+
+
+def drift() -> list[tuple[int, int]]:
+    """Memberships whose copies of the address or name key differ from their user's: what the
+    index finds (users) and what the LIKE checks (memberships) must agree."""
+    rows = db.session.execute(
+        select(Membership.organization_id, Membership.user_id)
+        .join(User, User.id == Membership.user_id)
+        .where((Membership.sort_name != User.name_key) | (Membership.sort_email != User.email))
+    )
+    return [tuple(row) for row in rows]
 
 
 def found(owner: User, org_id: int, q: str) -> set[int]:
@@ -114,8 +126,9 @@ def test_two_characters_read_the_organization(
 
 
 def test_the_table_follows_every_write_of_a_users_address_or_name(
-    app: Flask, make_user: Callable[..., User], password: str
+    app: Flask, make_user: Callable[..., User], password: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(member_list, "SEARCH_INDEX_FROM", 0)  # search through the index here
     owner = make_user(name="Owner Person")
     org = organizations.create_organization(owner, "Followed", via=Via.CLI)
     # Created one by one, in bulk, and by sign-up (still unverified).
@@ -152,10 +165,29 @@ def test_the_table_follows_every_write_of_a_users_address_or_name(
     assert table_rows() == expected_rows()
     assert table_rows()[late.id][1] == "named by provider"
 
+    # An account an identity provider made and made a member, taken over through an invitation
+    # link under another name: its memberships sort and search by the new name.
+    with write_transaction():
+        taken = users.provisioned_account(
+            "alice@provided.example", "Alice Provider", actor=owner, via=Via.SCIM
+        )
+        organization = db.session.get(Organization, org.id)
+        assert organization is not None
+        members.insert_members(
+            organization, owner, [taken], Role.VIEWER, True, via=Via.SCIM, verified_only=False
+        )
+    assert found(owner, org.id, "provider") == {taken}
+    users.join_by_invitation("alice@provided.example", "Zed Zulu", password)
+    assert table_rows() == expected_rows()
+    assert drift() == []
+    assert found(owner, org.id, "zulu") == {taken}
+    assert found(owner, org.id, "provider") == set()
+
     # A deleted account leaves the table, and the search no longer finds it.
     users.delete_user(ida, password, via=Via.WEB)
     assert ida.id not in table_rows()
     assert table_rows() == expected_rows()
+    assert drift() == []
     assert found(owner, org.id, "king") == set()
 
 
@@ -164,15 +196,21 @@ def test_the_migration_fills_the_index_and_the_triggers_are_there_at_head(
 ) -> None:
     directory = app.extensions["migrate"].directory
     before = make_user(email="before@migration.example", name="Before Ünïcode")
+    organizations.create_organization(before, "Theirs", via=Via.CLI)
     db.session.commit()
     downgrade(directory=directory, revision="0009_scim_profiles")
     try:
         if is_sqlite():
             assert USER_SEARCH_TABLE not in _names("table")
             assert not TRIGGERS & _names("trigger")
-        # Written while there is no index: the upgrade must fill it from the users.
+        # Written while there is no index: the upgrade must fill it from the users, and bring
+        # the memberships' copy of the name back to it where a path had left it behind.
         db.session.execute(
             text("UPDATE users SET name = 'Renamed Straße' WHERE id = :id"), {"id": before.id}
+        )
+        db.session.execute(
+            text("UPDATE memberships SET sort_name = 'stale' WHERE user_id = :id"),
+            {"id": before.id},
         )
         db.session.commit()
     finally:
@@ -181,6 +219,7 @@ def test_the_migration_fills_the_index_and_the_triggers_are_there_at_head(
         assert _names("trigger") >= TRIGGERS
     assert table_rows() == expected_rows()
     assert table_rows()[before.id] == ("before@migration.example", "renamed strasse")
+    assert drift() == []
 
 
 def _names(kind: str) -> set[str]:
@@ -188,3 +227,14 @@ def _names(kind: str) -> set[str]:
     names = set(rows.scalars())
     db.session.commit()
     return names
+
+
+def test_a_small_organization_reads_its_own_members(
+    app: Flask, make_user: Callable[..., User]
+) -> None:
+    """Below ``SEARCH_INDEX_FROM`` members the index is not asked: it would find the matching
+    users of every organization ("example" matches them all here)."""
+    owner, org_id = build(make_user, 40, 2_000)
+    for statement in list_statements(owner, org_id, "example"):
+        assert USER_SEARCH_TABLE not in statement.sql
+        assert "name_key" not in statement.sql

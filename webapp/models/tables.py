@@ -42,6 +42,12 @@ ORG_NAME_MAX = 100
 TOKEN_NAME_MAX = 100
 
 
+def _name_key_of_inserted_name(context: Any) -> str:
+    """``User.name_key`` of a row inserted without one: its name case-folded, as
+    ``services.values.name_sort_key`` folds it, so that no insert leaves it empty."""
+    return str(context.get_current_parameters()["name"]).casefold()
+
+
 class User(UserMixin, Base):
     __tablename__ = "users"
     __table_args__ = (NEVER_REUSE_IDS,)
@@ -52,7 +58,9 @@ class User(UserMixin, Base):
     name: Mapped[str] = mapped_column(String(NAME_MAX))
     # The name as the member list sorts and searches it (``values.name_sort_key``), written with
     # the name by every service that writes one: the member search's index reads it (0010).
-    name_key: Mapped[str] = mapped_column(String(SORT_NAME_MAX), server_default="")
+    name_key: Mapped[str] = mapped_column(
+        String(SORT_NAME_MAX), default=_name_key_of_inserted_name, server_default=""
+    )
     # None for users created without a password (CLI, demo): they cannot sign in by password.
     password_hash: Mapped[str | None] = mapped_column(String(255))
     # Part of the session identity: rotating it signs out every copy of every earlier cookie.

@@ -107,16 +107,24 @@ class ListedMember:
 # LIKE on the user's address and ``name_key``; on SQLite the FTS5 trigram table ``user_search``
 # of those two texts. Either way the candidates include every match (the same texts and
 # substring; FTS5's case folding is at least as wide as LIKE's). Shorter texts have no trigram
-# and read the organization's members.
+# and read the organization's members, and so does an organization smaller than
+# ``SEARCH_INDEX_FROM``: the index finds matching users of every organization, and a common
+# text (".com") in a small one would read them all (SQLite's planner always starts from the
+# FTS table).
 
 _SEARCH = table(USER_SEARCH_TABLE, column("rowid"), column(USER_SEARCH_TABLE))
 TRIGRAM = 3  # the shortest text the search index finds
+SEARCH_INDEX_FROM = 1_000  # members; below, reading them costs about a millisecond
 
 
-def _search_index(search: str | None) -> str | None:
-    """How ``search``'s candidates are found: ``"fts"`` (SQLite's table), ``"trigram"``
-    (PostgreSQL's index), or None: no text, or too short for a trigram."""
-    if search is None or min(len(search.lower()), len(name_sort_key(search))) < TRIGRAM:
+def _search_index(search: str | None, member_count: int) -> str | None:
+    """How ``search``'s candidates are found in an organization of ``member_count``:
+    ``"fts"`` (SQLite's table), ``"trigram"`` (PostgreSQL's index), or None (the
+    organization's members are read): no text, too short for a trigram, or a small
+    organization."""
+    if search is None or member_count < SEARCH_INDEX_FROM:
+        return None
+    if min(len(search.lower()), len(name_sort_key(search))) < TRIGRAM:
         return None
     return "fts" if db.session.get_bind().dialect.name == "sqlite" else "trigram"
 
@@ -149,10 +157,10 @@ def _candidates(index: str, search: str) -> ColumnElement[bool]:
     return Membership.user_id.in_(select(ids).where(found))
 
 
-def _filters(org_id: int, query: MemberFilters) -> list[ColumnElement[bool]]:
+def _filters(org_id: int, query: MemberFilters, member_count: int) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = [Membership.organization_id == org_id]
     if query.search is not None:
-        index = _search_index(query.search)
+        index = _search_index(query.search, member_count)
         if index is not None:
             where.append(_candidates(index, query.search))
         where.append(
@@ -213,24 +221,24 @@ class _Shape:
     is_active: bool | None
 
     @classmethod
-    def of(cls, query: MemberFilters) -> _Shape:
+    def of(cls, query: MemberFilters, member_count: int) -> _Shape:
         return cls(
             query.sort_by,
             query.sort_ascending,
             query.search is not None,
-            _search_index(query.search),
+            _search_index(query.search, member_count),
             query.role is not None,
             query.is_active,
         )
 
 
-def _parameters(org_id: int, query: MemberFilters) -> dict[str, Any]:
+def _parameters(org_id: int, query: MemberFilters, shape: _Shape) -> dict[str, Any]:
     """The values of ``_where``'s parameters; the search escaped as ``autoescape`` does."""
     values: dict[str, Any] = {"org_id": org_id}
     if query.search is not None:
         values["email_part"] = _like_literal(query.search.lower())
         values["name_part"] = _like_literal(name_sort_key(query.search))
-        if _search_index(query.search) == "fts":
+        if shape.search_index == "fts":
             values["search_match"] = _search_match(query.search)
     if query.role is not None:
         values["role"] = query.role
@@ -358,9 +366,9 @@ def all_matching(actor: User, org_id: int, filters: MemberFilters) -> Iterator[l
     as the batches are asked for, by one statement whose rows are fetched a batch at a time
     (a server-side cursor on PostgreSQL), so memory stays the same whatever the size.
     """
-    require_reading(actor, org_id, Action.VIEW, Organization.id)
-    shape = _Shape.of(filters)
-    batches = read_in_batches(_all_statement(shape), _parameters(org_id, filters))
+    org = require_reading(actor, org_id, Action.VIEW, Organization.member_count)
+    shape = _Shape.of(filters, org.member_count)
+    batches = read_in_batches(_all_statement(shape), _parameters(org_id, filters, shape))
     return ([Member(*row) for row in batch] for batch in batches)
 
 
@@ -391,8 +399,8 @@ def list_members(
     with ``seen`` (see ``_viewer``).
     """
     member_count = _viewer(actor, org_id, seen)
-    shape = _Shape.of(query)
-    values = _parameters(org_id, query)
+    shape = _Shape.of(query, member_count)
+    values = _parameters(org_id, query, shape)
     if query.is_filtered:
         total = db.session.connection().scalar(_count_statement(shape), values) or 0
     else:
@@ -494,10 +502,10 @@ def find_member(
     One statement (two without ``seen``). Raises NotFound / Forbidden as ``require`` does,
     NotMembers when the user is not a member.
     """
-    _viewer(actor, org_id, seen)
+    member_count = _viewer(actor, org_id, seen)
     row = None
     if is_id(user_id):
-        matches = and_(*_filters(org_id, query or MemberQuery()))
+        matches = and_(*_filters(org_id, query or MemberQuery(), member_count))
         row = db.session.execute(
             select(Membership, User.email, User.name, case((matches, True), else_=False))
             .join(User, User.id == Membership.user_id)
@@ -542,7 +550,7 @@ def count_matching(actor: User, org_id: int, query: MemberQuery, *, roles: Itera
         db.session.scalar(
             select(func.count())
             .select_from(Membership)
-            .where(*_filters(org_id, query), Membership.role.in_(wanted))
+            .where(*_filters(org_id, query, org.member_count), Membership.role.in_(wanted))
         )
         or 0
     )
@@ -553,10 +561,10 @@ def matching_member_ids(actor: User, org_id: int, query: MemberQuery) -> list[in
 
     Refuses with InvalidInput when more than 10,000 match: bulk changes take that many at once.
     """
-    require(actor, org_id, Action.VIEW)
+    org, _ = require(actor, org_id, Action.VIEW)
     ids = db.session.scalars(
         select(Membership.user_id)
-        .where(*_filters(org_id, query))
+        .where(*_filters(org_id, query, org.member_count))
         .order_by(Membership.user_id)
         .limit(USER_IDS_MAX + 1)
     ).all()

@@ -291,6 +291,9 @@ def join_by_invitation(email: str, name: str, password_text: str) -> User:
         user.email_verified_at = now
         user.updated_at = now
         db.session.flush()
+        # An account taken over may already be a member (an identity provider made it): its
+        # memberships sort and search by the new name too.
+        _resort_memberships(user.id, user.name_key)
         audit.record(
             "user.create",
             actor=user,
@@ -640,12 +643,7 @@ def rename_user(user: User, name: str, *, via: Via) -> User:
                 .values(name=name, name_key=name_sort_key(name), updated_at=now)
                 .execution_options(synchronize_session=False)
             )
-            db.session.execute(
-                update(Membership)
-                .where(Membership.user_id == user.id)
-                .values(sort_name=name_sort_key(name))
-                .execution_options(synchronize_session=False)
-            )
+            _resort_memberships(user.id, name_sort_key(name))
             audit.record(
                 "user.rename",
                 actor=user,
@@ -656,6 +654,17 @@ def rename_user(user: User, name: str, *, via: Via) -> User:
             )
     db.session.refresh(user)
     return user
+
+
+def _resort_memberships(user_id: int, name_key: str) -> None:
+    """Every membership's copy of the user's name key, after the name changed: what the member
+    lists sort and search by (``Membership.sort_name``). One statement however many."""
+    db.session.execute(
+        update(Membership)
+        .where(Membership.user_id == user_id)
+        .values(sort_name=name_key)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def change_password(user: User, current: str, new: str, *, via: Via) -> None:

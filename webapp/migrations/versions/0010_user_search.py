@@ -9,7 +9,9 @@ without), and SQLite had nothing. Now both index *users*, one row per person, wh
 changing members never writes:
 
 - ``users.name_key``: the name case-folded (``services.values.name_sort_key``, Python's
-  ``str.casefold``), written with the name by every service that writes one; filled here.
+  ``str.casefold``), written with the name by every service that writes one; filled here, and
+  the memberships' ``sort_name`` made equal to it where an account taken over through an
+  invitation had left it behind.
 - PostgreSQL: a pg_trgm GIN index on ``users (email, name_key)``; the memberships' one goes.
 - SQLite: an FTS5 ``trigram`` table ``user_search`` (rowid = ``users.id``) of the same two
   texts, kept in step by triggers on ``users``.
@@ -56,6 +58,14 @@ def upgrade():
             sa.text("UPDATE users SET name_key = :key WHERE id = :id"),
             [{"id": user_id, "key": name.casefold()} for user_id, name in users],
         )
+    # The memberships' copies of the name where a path left them behind (an account taken over
+    # through an invitation kept its old one): the candidates now come from the users' copy.
+    bind.execute(
+        sa.text(
+            "UPDATE memberships SET sort_name = users.name_key FROM users "
+            "WHERE users.id = memberships.user_id AND memberships.sort_name <> users.name_key"
+        )
+    )
     if bind.dialect.name == "postgresql":
         op.execute(f"DROP INDEX IF EXISTS {OLD_INDEX}")
         op.execute(
