@@ -87,6 +87,18 @@ def build(make_user: Callable[..., User], size: int, others: int) -> tuple[User,
     return owner, org.id
 
 
+def a_members_address(org_id: int) -> str:
+    """One (non-owner) member's address of ``build``'s organization: random, so a part of it
+    is a rare text."""
+    email = db.session.scalar(
+        select(Membership.sort_email)
+        .where(Membership.organization_id == org_id, Membership.role != Role.OWNER)
+        .limit(1)
+    )
+    assert email is not None
+    return email
+
+
 # -- capturing and explaining ----------------------------------------------------------------
 
 

@@ -24,12 +24,12 @@ from sqlalchemy import select
 
 from webapp import inputs
 from webapp.extensions import db
-from webapp.models import Membership, Role, User, Via
+from webapp.models import Role, User, Via
 from webapp.models.tables import SEARCH_INDEX
 from webapp.services import member_list, members, organizations, users
 from webapp.services.values import CONTROL_CATEGORIES
 
-from .test_member_list_plan import build, statements
+from .test_member_list_plan import a_members_address, build, statements
 
 # Letters whose case mapping is special (sharp s and its capital, dotted capital I, dotless i,
 # the sigmas, the ffi ligature, É, the Kelvin sign, ŉ, ǅ), LIKE's wildcards and escape, quotes,
@@ -166,12 +166,7 @@ def big_org(app: Flask, make_user: Callable[..., User]) -> tuple[User, int]:
 def test_a_rare_text_is_counted_through_the_trigram_index(big_org: tuple[User, int]) -> None:
     owner, org_id = big_org
     # One member's random address part: a handful of matches among 3,000 (and 6,000 others).
-    email = db.session.scalar(
-        select(Membership.sort_email)
-        .where(Membership.organization_id == org_id, Membership.role != Role.OWNER)
-        .limit(1)
-    )
-    assert email is not None
+    email = a_members_address(org_id)
     for q in (email[:6], email[:4].upper()):
         count = count_statement(owner, org_id, q)
         assert SEARCH_INDEX in index_scans(explain(count.sql, count.parameters)), q

@@ -25,7 +25,7 @@ from webapp.services import member_list, members, organizations, users
 from webapp.services.transactions import write_transaction
 from webapp.services.values import name_sort_key
 
-from .test_member_list_plan import build, statements
+from .test_member_list_plan import a_members_address, build, statements
 
 TRIGGERS = {"users_search_insert", "users_search_update", "users_search_delete"}
 
@@ -94,12 +94,7 @@ def test_a_rare_text_is_found_through_the_search_table(
     sqlite_only: None, make_user: Callable[..., User]
 ) -> None:
     owner, org_id = build(make_user, 3_000, 6_000)
-    email = db.session.scalar(
-        select(Membership.sort_email)
-        .where(Membership.organization_id == org_id, Membership.role != Role.OWNER)
-        .limit(1)
-    )
-    assert email is not None
+    email = a_members_address(org_id)
     for q in (email[:6], email[:4].upper()):
         for statement in list_statements(owner, org_id, q):
             shown = plan(statement.sql, statement.parameters)
