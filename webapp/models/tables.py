@@ -42,10 +42,11 @@ ORG_NAME_MAX = 100
 TOKEN_NAME_MAX = 100
 
 
-def _name_key_of_inserted_name(context: Any) -> str:
-    """``User.name_key`` of a row inserted without one: its name case-folded, as
-    ``services.values.name_sort_key`` folds it, so that no insert leaves it empty."""
-    return str(context.get_current_parameters()["name"]).casefold()
+def _name_key_required(context: Any) -> str:
+    """An insert of a user without ``name_key`` fails here rather than store the empty default,
+    which the member search would never find: the services write it with the name
+    (``services.values.name_sort_key``)."""
+    raise ValueError("a user's name_key is written with the name (services.values.name_sort_key)")
 
 
 class User(UserMixin, Base):
@@ -59,7 +60,7 @@ class User(UserMixin, Base):
     # The name as the member list sorts and searches it (``values.name_sort_key``), written with
     # the name by every service that writes one: the member search's index reads it (0010).
     name_key: Mapped[str] = mapped_column(
-        String(SORT_NAME_MAX), default=_name_key_of_inserted_name, server_default=""
+        String(SORT_NAME_MAX), default=_name_key_required, server_default=""
     )
     # None for users created without a password (CLI, demo): they cannot sign in by password.
     password_hash: Mapped[str | None] = mapped_column(String(255))

@@ -636,14 +636,14 @@ def rename_user(user: User, name: str, *, via: Via) -> User:
     with write_transaction():
         old = db.session.scalar(select(User.name).where(User.id == user.id))
         if old != name:
-            now = utcnow()
+            now, key = utcnow(), name_sort_key(name)
             db.session.execute(
                 update(User)
                 .where(User.id == user.id)
-                .values(name=name, name_key=name_sort_key(name), updated_at=now)
+                .values(name=name, name_key=key, updated_at=now)
                 .execution_options(synchronize_session=False)
             )
-            _resort_memberships(user.id, name_sort_key(name))
+            _resort_memberships(user.id, key)
             audit.record(
                 "user.rename",
                 actor=user,
