@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
 from webapp.extensions import db
 from webapp.models import Membership, Organization, Role, Via
 from webapp.services import organizations
+
+from .test_member_list_plan import analyze, statements
 
 
 def test_my_organizations_are_values_not_orm_objects(make_user, make_org, add_member):
@@ -63,3 +70,37 @@ def test_the_search_matches_any_case_and_takes_wildcards_literally(make_user):
     assert names("\x00") == []
     found = organizations.find_my_organizations(me, "a", page_size=2)
     assert (found.total_items, found.total_pages) == (4, 2)
+
+
+def test_my_organizations_are_read_from_the_index_alone_on_postgresql(make_user, make_org):
+    """Migration 0011: the list never visits the memberships table (make bench T11)."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("INCLUDE columns are PostgreSQL's; SQLite keeps its index (0011)")
+    me = make_user()
+    for n in range(30):
+        organizations.create_organization(me, f"Mine {n}", via=Via.CLI)
+    make_org(name="Not mine")
+    analyze()  # the visibility map an index-only scan needs
+    with statements() as log:
+        organizations.my_organizations_json(me)
+    [listed] = log
+    conn = db.session.connection()
+    # No table scan allowed: the planner then reads the index alone if its entries hold every
+    # column the list needs, and visits the table for each entry if they do not.
+    conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+    conn.exec_driver_sql("SET LOCAL enable_bitmapscan = off")
+    [plan] = conn.exec_driver_sql(
+        "EXPLAIN (FORMAT JSON) " + listed.sql, listed.parameters
+    ).scalar_one()
+    scans = [
+        (node["Node Type"], node.get("Index Name"))
+        for node in _nodes(plan["Plan"])
+        if node.get("Relation Name") == "memberships"
+    ]
+    assert scans == [("Index Only Scan", "ix_memberships_user_joined")], scans
+
+
+def _nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield node
+    for child in node.get("Plans", []):
+        yield from _nodes(child)

@@ -164,7 +164,15 @@ class Membership(Base):
 
     __table_args__ = (
         # A user's organizations, most recently joined last: the switcher reads the last few.
-        Index("ix_memberships_user_joined", "user_id", "created_at", "organization_id"),
+        # On PostgreSQL the entries carry the role and state too, so a list of a member's
+        # organizations never visits the table (migration 0011_my_organizations_index).
+        Index(
+            "ix_memberships_user_joined",
+            "user_id",
+            "created_at",
+            "organization_id",
+            postgresql_include=["role", "is_active"],
+        ),
         Index("ix_memberships_org_email", "organization_id", "sort_email", "user_id"),
         Index("ix_memberships_org_name", "organization_id", "sort_name", "user_id"),
         Index("ix_memberships_org_role", "organization_id", "role", "user_id"),
