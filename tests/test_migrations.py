@@ -37,3 +37,21 @@ def test_sqlite_connections_get_their_pragmas(app):
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 10000
+
+
+def test_postgresql_include_columns_match_the_models(app):
+    """Alembic's comparison does not look at INCLUDE columns (0011_my_organizations_index)."""
+    if db.engine.dialect.name != "postgresql":
+        return  # SQLite has no INCLUDE; the comparison above covers its indexes
+    inspector = inspect(db.engine)
+    for table in Base.metadata.sorted_tables:
+        reflected = {
+            ix["name"]: list(ix.get("dialect_options", {}).get("postgresql_include", []))
+            for ix in inspector.get_indexes(table.name)
+        }
+        for index in table.indexes:
+            wanted = list(index.dialect_options["postgresql"]["include"] or [])
+            assert reflected[index.name] == wanted, index.name
+    included = inspector.get_indexes("memberships")
+    [joined] = [ix for ix in included if ix["name"] == "ix_memberships_user_joined"]
+    assert joined["dialect_options"]["postgresql_include"] == ["role", "is_active"]

@@ -73,7 +73,7 @@ def test_the_search_matches_any_case_and_takes_wildcards_literally(make_user):
 
 
 def test_my_organizations_are_read_from_the_index_alone_on_postgresql(make_user, make_org):
-    """Migration 0011: the list never visits the memberships table (make bench T11)."""
+    """Migration 0011: the list reads the memberships index alone (make bench T11)."""
     if db.engine.dialect.name != "postgresql":
         pytest.skip("INCLUDE columns are PostgreSQL's; SQLite keeps its index (0011)")
     me = make_user()

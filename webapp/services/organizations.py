@@ -207,11 +207,14 @@ def list_my_organizations(actor: Actor) -> list[Account]:
     return [Account(*row) for row in rows]
 
 
-def my_organizations_json(actor: User) -> bytes:
+def my_organizations_json(actor: User) -> bytes | None:
     """``list_my_organizations`` of a user, encoded as the API answers it: a JSON array of
-    Accounts, the same bytes pydantic writes (``webapp.api.routes.respond``)."""
+    Accounts, the same bytes pydantic writes (``webapp.api.routes.respond``). None when a row
+    holds a value the database cannot write so (``sql_json``): then encode the list."""
     connection = db.session.connection()
     rows = connection.execute(_MY_ACCOUNTS_JSON, {"user_id": actor.id}).scalars().all()
+    if None in rows:
+        return None
     return f"[{','.join(rows)}]".encode()
 
 
