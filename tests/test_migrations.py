@@ -9,6 +9,7 @@ from sqlalchemy import inspect, text
 from webapp.extensions import db
 from webapp.models import Base
 from webapp.models.tables import described_by_models
+from webapp.services.transactions import SQLITE_MMAP_SIZE
 
 from .conftest import reset_schema
 
@@ -37,6 +38,7 @@ def test_sqlite_connections_get_their_pragmas(app):
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 10000
+        assert conn.execute(text("PRAGMA mmap_size")).scalar() == SQLITE_MMAP_SIZE
 
 
 def test_postgresql_include_columns_match_the_models(app):

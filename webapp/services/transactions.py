@@ -25,6 +25,13 @@ _WRITE_OPTION = "roster_write"
 # Switched off only by the concurrency test that proves the lock is what keeps the invariant.
 LOCKING_ENABLED = True
 
+# Reads of a SQLite file go through a memory map of up to this many bytes, not a read() of
+# each page into the connection's own small cache: the pages are the operating system's,
+# shared by every connection. A member of 1,000 organizations listed them in 10.5 ms against
+# 13.2 without it, side by side in one process on the benchmark's dataset (make bench, T11).
+# Writes still go through the WAL.
+SQLITE_MMAP_SIZE = 1 << 30
+
 
 def _lower(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else value
@@ -47,6 +54,7 @@ def install_sqlite_hooks(engine: Engine) -> None:
         if engine.url.database not in (None, "", ":memory:"):
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_SIZE}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
