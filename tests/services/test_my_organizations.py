@@ -12,6 +12,7 @@ from webapp.models import Membership, Organization, Role, Via
 from webapp.services import organizations
 
 from .test_member_list_plan import analyze, statements
+from .test_member_search import explain
 
 
 def test_my_organizations_are_values_not_orm_objects(make_user, make_org, add_member):
@@ -89,12 +90,9 @@ def test_my_organizations_are_read_from_the_index_alone_on_postgresql(make_user,
     # column the list needs, and visits the table for each entry if they do not.
     conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
     conn.exec_driver_sql("SET LOCAL enable_bitmapscan = off")
-    [plan] = conn.exec_driver_sql(
-        "EXPLAIN (FORMAT JSON) " + listed.sql, listed.parameters
-    ).scalar_one()
     scans = [
         (node["Node Type"], node.get("Index Name"))
-        for node in _nodes(plan["Plan"])
+        for node in _nodes(explain(listed.sql, listed.parameters))
         if node.get("Relation Name") == "memberships"
     ]
     assert scans == [("Index Only Scan", "ix_memberships_user_joined")], scans

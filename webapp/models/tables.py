@@ -165,7 +165,7 @@ class Membership(Base):
     __table_args__ = (
         # A user's organizations, most recently joined last: the switcher reads the last few.
         # On PostgreSQL the entries carry the role and state too, so a list of a member's
-        # organizations never visits the table (migration 0011_my_organizations_index).
+        # organizations reads the index alone (migration 0011_my_organizations_index).
         Index(
             "ix_memberships_user_joined",
             "user_id",
