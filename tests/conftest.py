@@ -22,7 +22,7 @@ from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import event, text
 
-from webapp import create_app
+from webapp import create_app, mail
 from webapp.extensions import db
 from webapp.models import Base, Role, User, Via, drop_schema
 from webapp.services import members, organizations, tokens, users
@@ -95,7 +95,9 @@ def smtp_server() -> Iterator[SmtpServer]:
 
 @pytest.fixture
 def mailbox(smtp_server: SmtpServer) -> Mailbox:
-    """What the SMTP server received during this test (emptied when the test starts)."""
+    """What the SMTP server received during this test (emptied when the test starts, once the
+    mail thread has sent what an earlier test queued)."""
+    mail.flush()
     smtp_server.mailbox.clear()
     return smtp_server.mailbox
 
@@ -225,13 +227,13 @@ def add_member(make_org: Callable[..., Account]) -> Callable[..., None]:
 
 # -- HTTP helpers ----------------------------------------------------------------------------
 
-_META_CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
+META_CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 
 
 def csrf_token(client: FlaskClient, path: str = "/login") -> str:
     """The CSRF token of the client's session, read from a page's meta tag."""
     page = client.get(path).get_data(as_text=True)
-    match = _META_CSRF.search(page)
+    match = META_CSRF.search(page)
     assert match, f"no csrf meta tag on {path}"
     return match.group(1)
 

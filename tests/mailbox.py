@@ -7,9 +7,12 @@ sender is mocked. ``Mailbox`` keeps what arrived, parsed, for the test to read.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import socket
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -55,11 +58,27 @@ class Mail:
 class Mailbox:
     """aiosmtpd's handler: every mail the server accepts, in order."""
 
+    HOLD_MAX = 30  # seconds a held server waits at most, so a broken test cannot hang the run
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._mails: list[Mail] = []
+        self._open = threading.Event()
+        self._open.set()
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """A stalled mail server while the block runs: each mail's DATA is answered only after
+        it ends, as a slow provider would."""
+        self._open.clear()
+        try:
+            yield
+        finally:
+            self._open.set()
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if not self._open.is_set():
+            await asyncio.get_running_loop().run_in_executor(None, self._open.wait, self.HOLD_MAX)
         parsed = message_from_bytes(envelope.content, policy=policy.default)
         assert isinstance(parsed, EmailMessage)
         with self._lock:

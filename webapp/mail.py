@@ -12,11 +12,14 @@ message, never raised, so what the mail was about is never undone by it.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import smtplib
 import socket
+import threading
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
@@ -173,12 +176,16 @@ def _to(message: EmailMultiAlternatives) -> str:
 
 
 def send_after_response(messages: Sequence[EmailMultiAlternatives]) -> None:
-    """Send once the answer has gone out to the client (in a request), or now (elsewhere).
+    """Send from the background once the request has succeeded (in a request), or now
+    (elsewhere).
 
     For mails whose sending must not show in the time to answer: a password reset mails only
     addresses that have an account, and a round trip to the SMTP server would tell which do.
-    The WSGI server sends them when it closes the response, after writing it. Failures are
-    logged, as ``send`` logs them: nobody is waiting for the outcome.
+    The answer never waits for the server: the mails go to this process's mail thread as the
+    response is made, and leave while it is written. Not on the WSGI server's ``close()``: the
+    development server (``roster run``, werkzeug) skips it when the browser resets the
+    connection, and the mail was then never sent. Failures are logged, as ``send`` logs them:
+    nobody is waiting for the outcome. ``flush`` waits for what is queued.
     """
     if not messages:
         return
@@ -186,15 +193,40 @@ def send_after_response(messages: Sequence[EmailMultiAlternatives]) -> None:
         send(messages)
         return
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    queued = list(messages)
 
     def deliver() -> None:
-        with app.app_context():  # the request's context is gone by the time the server closes
-            send(messages)
+        try:
+            with app.app_context():
+                send(queued)
+        except Exception:  # send never raises; this is the context's own failure
+            log.exception("mail: the background send failed")
 
     @after_this_request
-    def _when_closed(response: Any) -> Any:
-        response.call_on_close(deliver)
+    def _when_answered(response: Any) -> Any:
+        _mail_thread().submit(deliver)
         return response
+
+
+_thread_lock = threading.Lock()
+_thread: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def _mail_thread() -> ThreadPoolExecutor:
+    """This process's mail thread, made on first use. A forked worker makes its own (threads do
+    not survive a fork); at exit the interpreter waits for what it holds."""
+    global _thread
+    with _thread_lock:
+        if _thread is None or _thread[0] != os.getpid():
+            _thread = (os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="roster-mail"))
+        return _thread[1]
+
+
+def flush(timeout: float = SMTP_TIMEOUT * 3) -> None:
+    """Wait until every mail handed to the mail thread so far has been sent or has failed."""
+    current = _thread
+    if current is not None and current[0] == os.getpid():
+        current[1].submit(lambda: None).result(timeout)
 
 
 # -- the outbox: no SMTP server ---------------------------------------------------------------

@@ -15,6 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.conftest import PASSWORD, csrf_token
+from webapp import mail
 
 from .test_scim_users import Tenant, tenant_factory, user_row
 
@@ -86,7 +87,8 @@ def reset_through_mail(app: Flask, mailbox: Any, email: str) -> FlaskClient:
         "/password/forgot",
         data={"email": email, "csrf_token": csrf_token(asking, "/password/forgot")},
     )
-    answer.close()  # the mail goes out once the answer has
+    answer.close()
+    mail.flush()  # the mail thread has sent it
     assert answer.status_code == 302
     path = last_link(mailbox, email, RESET_LINK)
     browser = app.test_client()
