@@ -156,6 +156,20 @@ def test_my_accounts_cost_the_same_for_1_or_300_organizations(make_user, api, co
     assert counts[1] == counts[300] == 2, counts  # the token, then the list
 
 
+def test_a_summary_is_the_token_then_one_statement(make_user, api, count_statements):
+    """What the counters do not keep (active owners, the window's first day, pending
+    invitations) is counted in the access check's own statement: one round trip."""
+    owner = make_user()
+    client = api(owner)
+    org = organizations.create_organization(owner, "Summed", via=Via.CLI)
+    path = f"/api/organizations/{org.id}/summary"
+    client.get(path)  # warm-up: last_used_at
+    with count_statements() as log:
+        response = client.get(path)
+    assert response.status_code == 200
+    assert log.count == 2, log  # the token, then the check with every count
+
+
 def test_a_transfer_costs_a_fixed_number_of_statements(make_user, api, count_statements):
     """The token, the lock (with my membership), the member named, one UPDATE of both
     memberships, the invariant, the counters, the event rows: in an organization of 2 members

@@ -395,29 +395,29 @@ def get_summary(actor: User, org_id: int) -> list[Metric]:
     """Member counts by state and role, active owners, and recent joins.
 
     Needs VIEW_SUMMARY (OWNER, ADMIN, ACCOUNTING). Counters and the org's joins per day answer
-    most of it; one statement counts the active owners (on their partial index), the joins
-    of the first, partly covered day of the 30-day window (at most one day's joins), and the
-    pending invitations not yet expired.
+    most of it; the rest is counted in the access check's own statement (one round trip): the
+    active owners (on their partial index), the joins of the first, partly covered day of the
+    30-day window (at most one day's joins), and the pending invitations not yet expired.
     """
-    org = require_reading(actor, org_id, Action.VIEW_SUMMARY, *_SUMMARY_COLUMNS)
     now = utcnow()
     since = now - timedelta(days=RECENT_DAYS)
     first_full_day = datetime.combine(since.date() + timedelta(days=1), time(), UTC)
-    owner_count, joined, invitations_pending = (
-        db.session.connection()
-        .execute(
-            _summary_counts(),
-            {
-                "org_ids": [org_id],
-                "org_id": org_id,
-                "since": since,
-                "first_full_day": first_full_day,
-                "now": now,
-            },
-        )
-        .one()
+    org = require_reading(
+        actor,
+        org_id,
+        Action.VIEW_SUMMARY,
+        *_SUMMARY_COLUMNS,
+        *_summary_counts(),
+        params={
+            "org_ids": [org_id],
+            "since": since,
+            "first_full_day": first_full_day,
+            "now": now,
+        },
     )
-    joined += sum(n for day, n in org.joins_by_day.items() if day >= _day(first_full_day))
+    joined = org.joined_in_first_day + sum(
+        n for day, n in org.joins_by_day.items() if day >= _day(first_full_day)
+    )
     metrics = [
         Metric("members_total", "Members", org.member_count),
         Metric("members_active", "Active members", org.active_count),
@@ -427,9 +427,9 @@ def get_summary(actor: User, org_id: int) -> list[Metric]:
         Metric(f"role_{role.name.lower()}", role.name.title(), getattr(org, counter))
         for role, counter in ROLE_COUNTERS.items()
     ]
-    metrics.append(Metric("owners_active", "Active owners", owner_count))
+    metrics.append(Metric("owners_active", "Active owners", org.owners_active))
     metrics.append(Metric("joined_last_30_days", "Joined in the last 30 days", joined))
-    metrics.append(Metric("invitations_pending", "Pending invitations", invitations_pending))
+    metrics.append(Metric("invitations_pending", "Pending invitations", org.invitations_pending))
     return metrics
 
 
@@ -443,9 +443,10 @@ _SUMMARY_COLUMNS = (
 
 
 @functools.cache
-def _summary_counts() -> Select[tuple[int, int, int]]:
-    """The summary's one counting statement, built once (every summary asks it): the active
-    owners, the joins of the first, partly covered day of the window, the pending invitations."""
+def _summary_counts() -> tuple[Any, ...]:
+    """The summary's counts as columns of the access check, built once (every summary asks
+    them): the active owners, the joins of the first, partly covered day of the window, the
+    pending invitations."""
     org_id = bindparam("org_id")
     owners = active_owners(bindparam("org_ids", expanding=True))
     joined_in_first_day = (
@@ -466,10 +467,16 @@ def _summary_counts() -> Select[tuple[int, int, int]]:
             Invitation.expires_at > bindparam("now"),
         )
     )
-    return select(
-        owners.with_only_columns(func.count()).group_by(None).scalar_subquery(),
-        joined_in_first_day.scalar_subquery(),
-        pending.scalar_subquery(),
+    # Uncorrelated: the check's own FROM holds the organization and a membership, and each
+    # count is of the whole organization, not of that row.
+    return (
+        owners.with_only_columns(func.count())
+        .group_by(None)
+        .correlate(None)
+        .scalar_subquery()
+        .label("owners_active"),
+        joined_in_first_day.correlate(None).scalar_subquery().label("joined_in_first_day"),
+        pending.correlate(None).scalar_subquery().label("invitations_pending"),
     )
 
 

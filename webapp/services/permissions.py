@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import enum
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -198,23 +198,34 @@ def require(
     return org, membership
 
 
-def require_reading(actor: Actor, org_id: int, action: Action, *columns: Any) -> Row[Any]:
+def require_reading(
+    actor: Actor,
+    org_id: int,
+    action: Action,
+    *columns: Any,
+    params: Mapping[str, Any] | None = None,
+) -> Row[Any]:
     """``require`` for a read that needs only some columns of the organization (or of the
     actor's membership): the same check in the same one statement, answered as a plain row of
-    ``columns`` without loading ORM objects."""
+    ``columns`` without loading ORM objects.
+
+    ``columns`` may be scalar subqueries of the organization's other rows (the summary's
+    counts), with their parameters in ``params``: they are read in the same round trip, and
+    only returned once the check has passed."""
     if not is_id(org_id):
         raise NotFound()
+    values = {**(params or {}), "org_id": org_id}
     if isinstance(actor, ServicePrincipal):
         if org_id != actor.organization_id:
             raise NotFound()
-        row = db.session.connection().execute(_token_reading(columns), {"org_id": org_id}).first()
+        row = db.session.connection().execute(_token_reading(columns), values).first()
         if row is None:
             raise NotFound()
         check_token_allowed(actor, action)
         return row
     # Plain rows need no ORM execution: the session's connection runs it as Core.
     stmt = _reading(columns)
-    row = db.session.connection().execute(stmt, {"org_id": org_id, "user_id": actor.id}).first()
+    row = db.session.connection().execute(stmt, {**values, "user_id": actor.id}).first()
     if row is None:
         raise NotFound()
     check_allowed(row[-2], row[-1], action)
