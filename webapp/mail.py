@@ -41,6 +41,7 @@ mail = Mail()
 OUTBOX_BACKEND = "webapp.mail.OutboxEmailBackend"  # Flask-Mailman wants the EmailBackend suffix
 SMTP_TIMEOUT = 10  # seconds: a send that hangs must not hold a request for long
 ERROR_MAX = 300  # what is kept of a failure (webapp.models.tables.INVITATION_ERROR_MAX)
+CLOSE_WAIT = 1.0  # seconds a mail sent after the answer waits for the server to close it
 
 
 def smtp_settings(url: str | None) -> dict[str, Any]:
@@ -176,16 +177,16 @@ def _to(message: EmailMultiAlternatives) -> str:
 
 
 def send_after_response(messages: Sequence[EmailMultiAlternatives]) -> None:
-    """Send from the background once the request has succeeded (in a request), or now
-    (elsewhere).
+    """Send from the background once the view has answered (in a request), or now (elsewhere).
 
     For mails whose sending must not show in the time to answer: a password reset mails only
     addresses that have an account, and a round trip to the SMTP server would tell which do.
-    The answer never waits for the server: the mails go to this process's mail thread as the
-    response is made, and leave while it is written. Not on the WSGI server's ``close()``: the
-    development server (``roster run``, werkzeug) skips it when the browser resets the
-    connection, and the mail was then never sent. Failures are logged, as ``send`` logs them:
-    nobody is waiting for the outcome. ``flush`` waits for what is queued.
+    The answer never waits for the server. The mails go to this process's mail thread, which
+    sends them once the WSGI server has written the answer and closed it, or after
+    ``CLOSE_WAIT`` seconds if it never says so: werkzeug's development server (``roster run``)
+    skips ``close()`` when the browser resets the connection, and a mail sent only on close was
+    then lost. Failures are logged, as ``send`` logs them: nobody is waiting for the outcome.
+    ``flush`` waits for what is queued.
     """
     if not messages:
         return
@@ -194,8 +195,10 @@ def send_after_response(messages: Sequence[EmailMultiAlternatives]) -> None:
         return
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     queued = list(messages)
+    closed = threading.Event()
 
     def deliver() -> None:
+        closed.wait(CLOSE_WAIT)
         try:
             with app.app_context():
                 send(queued)
@@ -204,7 +207,11 @@ def send_after_response(messages: Sequence[EmailMultiAlternatives]) -> None:
 
     @after_this_request
     def _when_answered(response: Any) -> Any:
-        _mail_thread().submit(deliver)
+        response.call_on_close(closed.set)
+        try:
+            _mail_thread().submit(deliver)
+        except RuntimeError:  # the process is exiting: the answer must not change
+            log.warning("mail to %s not sent: the process is shutting down", _to(queued[0]))
         return response
 
 
@@ -214,7 +221,8 @@ _thread: tuple[int, ThreadPoolExecutor] | None = None
 
 def _mail_thread() -> ThreadPoolExecutor:
     """This process's mail thread, made on first use. A forked worker makes its own (threads do
-    not survive a fork); at exit the interpreter waits for what it holds."""
+    not survive a fork). At exit the interpreter waits for what it holds, unless the process is
+    killed first (gunicorn's graceful timeout): mails still queued then are lost."""
     global _thread
     with _thread_lock:
         if _thread is None or _thread[0] != os.getpid():

@@ -16,9 +16,9 @@ LINK = re.compile(r"http://roster\.test(/password/reset/\S+)")
 
 
 def _wait_for_mail(mailbox, email: str, caplog) -> str:  # type: ignore[no-untyped-def]
-    # The mail thread sends it while the answer is written. (It used to go when the server
-    # closed the answer, which werkzeug's server skips when Chromium resets the connection:
-    # CI twice found no mail. tests/web/test_account.py shows the reset case.)
+    # The mail thread sends it once the server has closed the answer, or mail.CLOSE_WAIT later
+    # if it never does: werkzeug's server skips close() when Chromium resets the connection,
+    # and CI twice found no mail when the mail went only on close (tests/web/test_account.py).
     deadline = time.monotonic() + 30
     while not mailbox.to(email) and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -510,10 +510,10 @@ def request_password_reset(email: str) -> None:
     this address, if there is one.
 
     Nothing tells the caller whether there is: nothing is returned, the same work is done for
-    an unknown address (the mail is composed, and not sent), and the mail goes out once the
-    answer has (``mail.send_after_response``), so an SMTP round trip does not show in the time
-    to answer. A deactivated account gets no mail. Raises InvalidInput only for something that
-    is not an email address.
+    an unknown address (the mail is composed, and not sent), and the mail goes out from the mail
+    thread once the answer is written (``mail.send_after_response``), so an SMTP round trip does
+    not show in the time to answer. A deactivated account gets no mail. Raises InvalidInput
+    only for something that is not an email address.
     """
     address = email_address(email)
     user = db.session.scalar(select(User).where(User.email == address, User.is_active.is_(True)))
