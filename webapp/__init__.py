@@ -15,7 +15,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from webapp import api, auth, cli, errors, health, inputs, mail, scim, security, web
     from webapp.config import STATIC, from_environment
     from webapp.extensions import attempts, csrf, db, migrate
-    from webapp.services.transactions import install_sqlite_hooks
+    from webapp.services.transactions import install_postgresql_hooks, install_sqlite_hooks
 
     app = Flask(
         __name__,
@@ -36,6 +36,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     attempts.init_app(app)
     with app.app_context():
         install_sqlite_hooks(db.engine)
+        install_postgresql_hooks(db.engine)
 
     mail.init_app(app)
     security.init_app(app)

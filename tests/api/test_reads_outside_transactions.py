@@ -79,3 +79,14 @@ def test_other_reads_keep_their_transaction(make_user, api):
     with transaction_states() as seen:  # a CSV export reads through a server-side cursor
         assert client.get(f"/api/organizations/{org.id}/users.csv").status_code == 200
     assert seen and all(status == "INTRANS" for _, status in seen), seen
+
+
+def test_no_statement_is_prepared_so_each_is_planned_for_its_parameters(app):
+    """Outside a transaction psycopg would keep the statements it prepares (a ROLLBACK no
+    longer drops them), and the server's generic plan for the member search scans."""
+    with db.engine.connect() as conn:
+        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        for _ in range(12):  # psycopg's default prepares on the fifth run
+            conn.exec_driver_sql("SELECT count(*) FROM users WHERE email LIKE %(p)s", {"p": "%x%"})
+        prepared = conn.exec_driver_sql("SELECT count(*) FROM pg_prepared_statements").scalar()
+    assert prepared == 0
