@@ -86,7 +86,7 @@ def test_no_statement_is_prepared_so_each_is_planned_for_its_parameters(app):
     longer drops them), and the server's generic plan for the member search scans."""
     with db.engine.connect() as conn:
         conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-        for _ in range(12):  # psycopg's default prepares on the fifth run
+        for _ in range(12):  # psycopg's default prepares after five runs
             conn.exec_driver_sql("SELECT count(*) FROM users WHERE email LIKE %(p)s", {"p": "%x%"})
         prepared = conn.exec_driver_sql("SELECT count(*) FROM pg_prepared_statements").scalar()
     assert prepared == 0

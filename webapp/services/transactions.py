@@ -66,7 +66,7 @@ def install_sqlite_hooks(engine: Engine) -> None:
 def install_postgresql_hooks(engine: Engine) -> None:
     """PostgreSQL: psycopg prepares no statement, so each is planned for its parameters.
 
-    psycopg prepares a statement on its fifth run on a connection, and after five more the
+    psycopg prepares a statement after five runs on a connection, and after five more the
     server may keep one generic plan for all parameters. For the member search (``LIKE '%' ||
     :part || '%'`` on the trigram index) that plan scans: 55 ms a page against 0.7. Inside
     a transaction it never came to that, because psycopg forgets its prepared statements at
@@ -103,7 +103,7 @@ def write_transaction() -> Iterator[None]:
 
 
 def read_outside_a_transaction() -> None:
-    """PostgreSQL: run the rest of this request's reads in autocommit, without BEGIN and
+    """PostgreSQL: run this request's reads in autocommit, without BEGIN and
     ROLLBACK, which psycopg sends as round trips of their own. Call it before the request's
     first statement.
 
@@ -112,7 +112,8 @@ def read_outside_a_transaction() -> None:
     two runs), the member page took 1.73 and 1.72 ms against 1.88 inside a transaction, the
     summary 1.44 and 1.35 against 1.49 and 1.55.
     A ``write_transaction`` still opens a real transaction: it ends the session's first, and the
-    connection it then takes is back in the engine's default mode. Not for reads through a
+    connection it then takes is back in the engine's default mode (so are the reads after it,
+    as after the token's once-a-minute ``last_used_at``). Not for reads through a
     server-side cursor (``read_in_batches``), which need a transaction. SQLite: no change (its
     BEGIN is no round trip).
     """
