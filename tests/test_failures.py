@@ -936,3 +936,41 @@ def test_live_a_write_cut_mid_transaction_changes_nothing(app, live, kind):
     assert db.session.get(Organization, live.org.id, populate_existing=True).organization_name == (
         "Renamed"
     )
+
+
+def _psycopg_url(database_url: str) -> str:
+    return make_url(database_url).set(drivername="postgresql").render_as_string(False)
+
+
+@needs_postgres
+@on_postgres
+def test_a_pooled_connection_the_database_ended_is_replaced_without_a_ping(
+    app, client, monkeypatch
+):
+    """PostgreSQL: a pooled connection is checked on its socket, not by a pre-ping round trip
+    (``transactions.is_alive``). A backend ended while the connection sat in the pool (a
+    restart, ``pg_terminate_backend``) is thrown away, and the request gets another."""
+    pings: list[object] = []
+    monkeypatch.setattr(db.engine.dialect, "do_ping", lambda connection: pings.append(1))
+    db.session.remove()
+    db.engine.dispose()  # the pool now holds only the connection this request returns
+    assert _probe(client, "/readyz")[0] == 200
+    with db.engine.connect() as connection:
+        backend = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    with psycopg.connect(_psycopg_url(app.config["SQLALCHEMY_DATABASE_URI"])) as killer:
+        killer.execute("SELECT pg_terminate_backend(%s)", [backend])
+    deadline = time.monotonic() + 5
+    while killer_sees(backend, app) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    status, body, _ = _probe(client, "/readyz")
+    assert (status, body) == (200, {"status": "ok", "checks": {"database": "ok"}})
+    with db.engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT pg_backend_pid()").scalar() != backend
+    assert pings == []  # no SELECT 1 before each checkout
+
+
+def killer_sees(backend: int, app: Flask) -> bool:
+    """Whether the terminated backend is still in pg_stat_activity."""
+    with psycopg.connect(_psycopg_url(app.config["SQLALCHEMY_DATABASE_URI"])) as watcher:
+        row = watcher.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [backend]).fetchone()
+    return row is not None

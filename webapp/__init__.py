@@ -15,7 +15,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from webapp import api, auth, cli, errors, health, inputs, mail, scim, security, web
     from webapp.config import STATIC, from_environment
     from webapp.extensions import attempts, csrf, db, migrate
-    from webapp.services.transactions import install_postgresql_hooks, install_sqlite_hooks
+    from webapp.services.transactions import (
+        engine_options,
+        install_postgresql_hooks,
+        install_sqlite_hooks,
+    )
 
     app = Flask(
         __name__,
@@ -26,6 +30,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(STATIC)
     app.config.update(from_environment(Path(app.instance_path)))
     app.config.update(config or {})
+    app.config.setdefault(
+        "SQLALCHEMY_ENGINE_OPTIONS", engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
+    )
     # Every front reads ids in URLs alike: ``<id:org_id>`` (ASCII digits, 64 bits at most).
     app.url_map.converters["id"] = inputs.IdConverter
     app.url_map.converters["user_ids"] = inputs.UserIdsConverter

