@@ -891,7 +891,8 @@ def test_live_while_the_database_is_cut_and_after_it_is_back(live):
 @pytest.mark.parametrize("first", [_live_page, _live_api], ids=["page", "api"])
 def test_live_the_first_request_after_a_database_restart_succeeds(live, first):
     """The database went away and came back while the app was idle: its pooled connection is
-    dead, and the first request must not be the one that finds out (pool_pre_ping)."""
+    dead, and the first request must not be the one that finds out (the pool's checkout check,
+    ``transactions.engine_options``)."""
     assert first(live).status == 200
     for _ in range(2):
         live.proxy.cut()

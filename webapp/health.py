@@ -61,7 +61,7 @@ def _run(name: str, check: Callable[[], None]) -> str:
 
 def _database() -> None:
     # A connection of its own, not the request's session: nothing of the request to roll back,
-    # and the pool's pre-ping replaces a stale connection before SELECT 1 runs.
+    # and the pool's check at checkout replaces a stale connection before SELECT 1 runs.
     with db.engine.connect() as connection:
         connection.execute(text("SELECT 1"))
 
