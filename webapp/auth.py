@@ -25,6 +25,7 @@ from webapp.services.errors import (
     WrongPassword,
 )
 from webapp.services.permissions import ServicePrincipal
+from webapp.services.transactions import READ_METHODS, read_outside_a_transaction
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,15 @@ def init_app(app: Flask) -> None:
     login_manager.login_view = "web.login"
     login_manager.login_message = "Please sign in to continue."
     login_manager.login_message_category = "info"
-    login_manager.user_loader(users.load_session_user)
+    login_manager.user_loader(_load_session_user)
+
+
+def _load_session_user(session_id: str) -> User | None:
+    """Flask-Login's user loader: the first read of a signed-in request. A GET's reads then
+    run outside a transaction on PostgreSQL (``transactions.read_outside_a_transaction``)."""
+    if request.method in READ_METHODS:
+        read_outside_a_transaction()
+    return users.load_session_user(session_id)
 
 
 # -- my account (DESIGN §8) -------------------------------------------------------------------

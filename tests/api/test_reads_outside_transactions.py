@@ -1,6 +1,7 @@
-"""The API's hot reads run outside a transaction on PostgreSQL (``transactions.
-read_outside_a_transaction``): no BEGIN and ROLLBACK round trips. Writes stay transactional,
-the once-a-minute ``last_used_at`` of the token among them."""
+"""A GET's reads run outside a transaction on PostgreSQL, in the API and the dashboard
+(``transactions.read_outside_a_transaction``): no BEGIN and ROLLBACK round trips, and the
+statements marked ``prepared`` stay prepared. Writes stay transactional, the once-a-minute
+``last_used_at`` of the token among them, and so do the rows of an export."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import bindparam, event, select
 
+from tests.conftest import csrf_token
 from webapp.extensions import db
-from webapp.models import Via
+from webapp.models import User, Via
 from webapp.services import organizations
+from webapp.services.transactions import prepared
 
 READS = [
     "/api/organizations",
@@ -21,6 +24,19 @@ READS = [
     "/api/organizations/{org}/summary",
     "/api/organizations/{org}/users",
     "/api/organizations/{org}/users?q=reader&sort_by=email",
+    "/api/organizations/{org}/users?cursor={cursor}",
+    "/api/organizations/{org}/invitations",
+    "/api/organizations/{org}/events",
+    "/api/organizations/{org}/service-tokens",
+]
+PAGES = [
+    "/orgs",
+    "/orgs/{org}",
+    "/orgs/{org}/members",
+    "/orgs/{org}/members?q=reader&role=OWNER",
+    "/orgs/{org}/activity",
+    "/orgs/{org}/settings",
+    "/settings/account",
 ]
 
 
@@ -46,12 +62,26 @@ def transaction_states() -> Iterator[list[tuple[str, str]]]:
         event.remove(db.engine, "after_cursor_execute", after)
 
 
-def test_the_hot_reads_run_outside_a_transaction(make_user, api):
+def test_an_api_get_reads_outside_a_transaction(make_user, make_org, add_member, api):
     reader = make_user(name="Reader")
     client = api(reader)
-    org = organizations.create_organization(reader, "Read often", via=Via.CLI)
+    org = make_org(reader, "Read often")
+    for n in range(3):
+        add_member(org, make_user(name=f"Member {n}"))
     client.get("/api/organizations")  # the token's last_used_at, written once a minute
+    cursor = client.get(f"/api/organizations/{org.id}/users?page_size=2").json["next_cursor"]
     for path in READS:
+        with transaction_states() as seen:
+            answer = client.get(path.format(org=org.id, cursor=cursor))
+        assert answer.status_code == 200, (path, answer.text)
+        assert seen and all(status == "IDLE" for _, status in seen), (path, seen)
+
+
+def test_a_page_reads_outside_a_transaction(make_user, login_as):
+    owner = make_user(name="Reader")
+    org = organizations.create_organization(owner, "Read often", via=Via.CLI)
+    client = login_as(owner)
+    for path in PAGES:
         with transaction_states() as seen:
             answer = client.get(path.format(org=org.id))
         assert answer.status_code == 200, (path, answer.text)
@@ -71,22 +101,112 @@ def test_writes_keep_their_transaction(make_user, api):
     assert seen and all(status == "INTRANS" for _, status in seen), seen
 
 
-def test_other_reads_keep_their_transaction(make_user, api):
+def test_an_export_reads_its_rows_in_a_transaction(make_user, api, login_as):
+    """A server-side cursor lives in a transaction: the access check before it does not."""
     owner = make_user()
     client = api(owner)
     org = organizations.create_organization(owner, "Exported", via=Via.CLI)
     client.get("/api/organizations")
-    with transaction_states() as seen:  # a CSV export reads through a server-side cursor
-        assert client.get(f"/api/organizations/{org.id}/users.csv").status_code == 200
+    for path in (f"/api/organizations/{org.id}/users.csv", f"/orgs/{org.id}/activity.csv"):
+        browser = login_as(owner) if path.startswith("/orgs") else client
+        with transaction_states() as seen:
+            answer = browser.get(path)
+            assert answer.status_code == 200, (path, answer.text)
+            answer.get_data()
+        assert seen[-1] == ("SELECT", "INTRANS"), (path, seen)
+        assert all(status == "IDLE" for _, status in seen[:-1]), (path, seen)
+
+
+def test_a_page_post_keeps_its_transaction(make_user, login_as):
+    owner = make_user()
+    org = organizations.create_organization(owner, "Renamed soon", via=Via.CLI)
+    client = login_as(owner)
+    path = f"/orgs/{org.id}/settings"
+    form = {"rename-organization_name": "Renamed", "csrf_token": csrf_token(client, path)}
+    with transaction_states() as seen:
+        answer = client.post(path, data=form)
+    assert answer.status_code in (200, 302), answer.text
     assert seen and all(status == "INTRANS" for _, status in seen), seen
 
 
-def test_no_statement_is_prepared_so_each_is_planned_for_its_parameters(app):
-    """Outside a transaction psycopg would keep the statements it prepares (a ROLLBACK no
-    longer drops them), and the server's generic plan for the member search scans."""
+def _prepared_statements(conn) -> list[str]:  # type: ignore[no-untyped-def]
+    return list(conn.exec_driver_sql("SELECT statement FROM pg_prepared_statements").scalars())
+
+
+def test_psycopg_prepares_nothing_by_count(app):
+    """Left to itself psycopg prepares what ran five times, and the server's generic plan for
+    the member search scans: only statements marked ``prepared`` are."""
     with db.engine.connect() as conn:
         conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-        for _ in range(12):  # psycopg's default prepares after five runs
+        for _ in range(12):
             conn.exec_driver_sql("SELECT count(*) FROM users WHERE email LIKE %(p)s", {"p": "%x%"})
-        prepared = conn.exec_driver_sql("SELECT count(*) FROM pg_prepared_statements").scalar()
-    assert prepared == 0
+        assert _prepared_statements(conn) == []
+
+
+def test_a_marked_statement_is_prepared_only_outside_a_transaction(app):
+    """psycopg drops its prepared statements at every ROLLBACK (with a DEALLOCATE ALL): in a
+    read transaction they would cost a round trip each time, not save one."""
+    statement = prepared(select(User.id).where(User.id == bindparam("user_id")))
+    with db.engine.connect() as conn:
+        for _ in range(3):
+            conn.execute(statement, {"user_id": 1})
+        assert _prepared_statements(conn) == []
+        conn.rollback()
+        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        for _ in range(3):
+            conn.execute(statement, {"user_id": 1})
+        assert [" ".join(text.split()) for text in _prepared_statements(conn)] == [
+            "SELECT users.id FROM users WHERE users.id = $1::BIGINT"
+        ]
+
+
+def test_the_hot_reads_prepare_their_key_lookups_and_never_a_search(make_user, api):
+    reader = make_user(name="Reader")
+    client = api(reader)
+    org = organizations.create_organization(reader, "Read often", via=Via.CLI)
+    db.engine.dispose()  # every pooled connection below served these requests
+    for _ in range(3):
+        for path in READS[:6]:  # no cursor
+            assert client.get(path.format(org=org.id)).status_code == 200, path
+    pooled = [db.engine.connect() for _ in range(db.engine.pool.checkedin())]
+    try:
+        seen = {" ".join(text.split()) for conn in pooled for text in _prepared_statements(conn)}
+    finally:
+        for conn in pooled:
+            conn.close()
+    assert any("FROM api_tokens JOIN users" in text for text in seen), seen  # the token
+    assert any(
+        text.startswith("SELECT organizations.member_count, memberships.role") for text in seen
+    ), seen
+    assert any("memberships.user_id = anon_1.user_id" in text for text in seen), seen  # a page
+    assert not any("LIKE" in text for text in seen), seen
+
+
+def test_a_page_between_api_reads_keeps_their_prepared_statements(make_user, api, login_as):
+    """psycopg drops its prepared statements at a ROLLBACK: a page's reads, outside a
+    transaction too, end with none, so the API's statements stay prepared on the connection."""
+    owner = make_user()
+    org = organizations.create_organization(owner, "Shared", via=Via.CLI)
+    client, browser = api(owner), login_as(owner)
+    client.get("/api/organizations")  # the token's last_used_at, written once a minute
+    db.session.remove()
+    db.engine.dispose()  # one connection from here on: the requests come one at a time
+    path = f"/api/organizations/{org.id}/users"
+    assert client.get(path).status_code == 200
+
+    def prepared_at() -> dict[str, object]:
+        with db.engine.connect() as conn:  # outside a transaction: no ROLLBACK to drop them
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            rows = conn.exec_driver_sql(
+                "SELECT statement, prepare_time FROM pg_prepared_statements"
+            )
+            return {" ".join(text.split()): at for text, at in rows}
+
+    before = prepared_at()
+    assert any("FROM api_tokens JOIN users" in text for text in before), before
+    for page in (f"/orgs/{org.id}/members", f"/orgs/{org.id}"):
+        assert browser.get(page).status_code == 200
+        assert client.get(path).status_code == 200
+    after = prepared_at()
+    assert db.engine.pool.checkedin() == 1
+    assert {text: at for text, at in after.items() if text in before} == before

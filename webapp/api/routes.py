@@ -47,25 +47,14 @@ from webapp.services.errors import (
 from webapp.services.member_list import MemberPage
 from webapp.services.organizations import Account, Metric
 from webapp.services.permissions import ServicePrincipal
-from webapp.services.transactions import read_outside_a_transaction
+from webapp.services.transactions import READ_METHODS, read_outside_a_transaction
 from webapp.uploads import allow_import_bodies
-
-# The hot reads, each a few plain statements: outside a transaction on PostgreSQL, from the
-# token on (transactions.read_outside_a_transaction).
-_READS_OUTSIDE_A_TRANSACTION = frozenset(
-    f"api.{name}"
-    for name in (
-        "list_organizations",
-        "get_organization",
-        "get_my_role",
-        "get_summary",
-        "list_members",
-    )
-)
 
 
 def _read_outside_a_transaction() -> None:
-    if request.method == "GET" and request.endpoint in _READS_OUTSIDE_A_TRANSACTION:
+    """A GET's reads run outside a transaction on PostgreSQL, from the token on
+    (``transactions.read_outside_a_transaction``); the API's description reads nothing."""
+    if request.method in READ_METHODS and request.endpoint not in identity.PUBLIC_ENDPOINTS:
         read_outside_a_transaction()
 
 

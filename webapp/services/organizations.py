@@ -47,7 +47,7 @@ from webapp.services.permissions import (
     require_reading,
     roles_allowed_to,
 )
-from webapp.services.transactions import write_transaction
+from webapp.services.transactions import prepared, write_transaction
 from webapp.services.values import has_control_characters, name_sort_key, organization_name
 
 
@@ -280,10 +280,12 @@ def recent_organizations(actor: User, limit: int = RECENT_LIMIT) -> RecentAccoun
         .scalar_subquery()
     )
     rows = db.session.execute(
-        _my_accounts(actor.id)
-        .add_columns(total)
-        .order_by(Membership.created_at.desc(), Membership.organization_id.desc())
-        .limit(limit)
+        prepared(
+            _my_accounts(actor.id)
+            .add_columns(total)
+            .order_by(Membership.created_at.desc(), Membership.organization_id.desc())
+            .limit(limit)
+        )
     ).all()
     return RecentAccounts([Account(*row[:-1]) for row in rows], rows[0][-1] if rows else 0)
 

@@ -16,7 +16,7 @@ from sqlalchemy import Row, Select, bindparam, select
 from webapp.extensions import db
 from webapp.models import Membership, Organization, Role, ServiceTokenScope, User
 from webapp.services.errors import Forbidden, NotFound
-from webapp.services.transactions import lock_rows
+from webapp.services.transactions import lock_rows, prepared
 from webapp.services.values import is_id
 
 
@@ -235,8 +235,8 @@ def require_reading(
 @functools.cache
 def _reading(columns: tuple[Any, ...]) -> Select[Any]:
     """The statement of ``require_reading`` for these columns: reads ask it on every request,
-    so it is built once, and so is its cache key."""
-    return (
+    so it is built once, and so is its cache key; and prepared (keys only)."""
+    return prepared(
         select(*columns, Membership.role, Membership.is_active)
         .select_from(Organization)
         .join(Membership, Membership.organization_id == Organization.id)
@@ -247,7 +247,9 @@ def _reading(columns: tuple[Any, ...]) -> Select[Any]:
 @functools.cache
 def _token_reading(columns: tuple[Any, ...]) -> Select[Any]:
     """``_reading`` for a service token: the organization's columns, without a membership."""
-    return select(*columns).select_from(Organization).where(Organization.id == bindparam("org_id"))
+    return prepared(
+        select(*columns).select_from(Organization).where(Organization.id == bindparam("org_id"))
+    )
 
 
 def check_allowed(role: Role, is_active: bool, action: Action) -> None:

@@ -24,7 +24,7 @@ from webapp.models import ApiToken, User, Via, utcnow
 from webapp.models.tables import TOKEN_NAME_MAX
 from webapp.services import audit
 from webapp.services.errors import InvalidInput, NotFound
-from webapp.services.transactions import write_transaction
+from webapp.services.transactions import prepared, write_transaction
 from webapp.services.values import clean_text, is_id
 
 TOKEN_PREFIX = "rst_"
@@ -94,7 +94,7 @@ def authenticate_token(text: str) -> User | None:
 # Every API request asks it: built once (its cache key with it), the token's columns then the
 # user's, as one plain row.
 _USER_COLUMNS = tuple(User.__table__.c)
-_TOKEN_BY_PREFIX = (
+_TOKEN_BY_PREFIX = prepared(
     select(
         ApiToken.id,
         ApiToken.token_hash,

@@ -33,7 +33,7 @@ from webapp.services.errors import (
 )
 from webapp.services.members import counter_deltas
 from webapp.services.organizations import ROLE_COUNTERS, active_owners, joins_after
-from webapp.services.transactions import lock_organizations, write_transaction
+from webapp.services.transactions import PREPARED, lock_organizations, write_transaction
 from webapp.services.values import email_address, is_id, name_sort_key, password, person_name
 
 # argon2id with argon2-cffi's defaults (RFC 9106 low-memory profile). Tests swap in a cheap one.
@@ -417,7 +417,7 @@ def load_session_user(session_id: str) -> User | None:
     user_id, _, token = session_id.partition(":")
     if not user_id.isdigit() or not token:
         return None
-    user = db.session.get(User, int(user_id))
+    user = db.session.get(User, int(user_id), execution_options=PREPARED)
     if user is None or not user.is_active:
         return None
     if not hmac.compare_digest(user.session_token.encode(), token.encode()):
