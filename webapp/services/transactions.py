@@ -165,8 +165,9 @@ def read_outside_a_transaction() -> None:
     the summary 1.44 and 1.35 against 1.49 and 1.55.
     A ``write_transaction`` still opens a real transaction: it ends the session's first, and the
     connection it then takes is back in the engine's default mode (so are the reads after it,
-    as after the token's once-a-minute ``last_used_at``). So does ``read_in_batches``, whose
-    server-side cursor needs one. SQLite: no change (its BEGIN is no round trip).
+    as after the token's once-a-minute ``last_used_at``). ``read_in_batches`` takes a
+    connection and a transaction of its own, which its server-side cursor needs. SQLite: no
+    change (its BEGIN is no round trip).
 
     Beside the round trips, this keeps the statements marked ``prepared``: psycopg drops them
     at every ROLLBACK, which used to end each read request.
@@ -232,12 +233,11 @@ def read_in_batches(
     otherwise, so memory stays the same whatever the number of rows. For files sent as they
     are written; closing the iterator closes the cursor.
 
-    A server-side cursor lives in a transaction: read outside one (``read_outside_a_transaction``),
-    the session's autocommit connection is given back and a transaction begun."""
-    session = db.session()
-    connection = session.connection()
-    if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
-        session.commit()  # nothing to commit: it ends the session's use of that connection
-        connection = session.connection()
-    with connection.execute(statement, values or {}) as result:
-        yield from result.partitions()
+    On a connection and in a transaction of their own (a server-side cursor needs one, and the
+    request's reads run outside one: ``read_outside_a_transaction``), ended by COMMIT once
+    every row is read: it ran only this SELECT, and at a ROLLBACK psycopg would drop the
+    connection's prepared statements (``prepared``). Closed early, it is rolled back."""
+    with db.engine.connect() as connection:
+        with connection.execute(statement, values or {}) as result:
+            yield from result.partitions()
+        connection.commit()
