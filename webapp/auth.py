@@ -25,7 +25,7 @@ from webapp.services.errors import (
     WrongPassword,
 )
 from webapp.services.permissions import ServicePrincipal
-from webapp.services.transactions import READ_METHODS, read_outside_a_transaction
+from webapp.services.transactions import read_outside_a_transaction
 
 
 @dataclass(frozen=True)
@@ -171,10 +171,9 @@ def init_app(app: Flask) -> None:
 
 
 def _load_session_user(session_id: str) -> User | None:
-    """Flask-Login's user loader: the first read of a signed-in request. A GET's reads then
-    run outside a transaction on PostgreSQL (``transactions.read_outside_a_transaction``)."""
-    if request.method in READ_METHODS:
-        read_outside_a_transaction()
+    """Flask-Login's user loader: the first read of a signed-in request, whose reads then run
+    outside a transaction on PostgreSQL (``transactions.read_outside_a_transaction``)."""
+    read_outside_a_transaction()
     return users.load_session_user(session_id)
 
 

@@ -34,6 +34,7 @@ from webapp.scim.storage import RosterStorage
 from webapp.services import scim
 from webapp.services.errors import Forbidden, TooManyAttempts
 from webapp.services.permissions import ServicePrincipal
+from webapp.services.transactions import read_outside_a_transaction
 
 bp = Blueprint("scim", __name__, url_prefix="/scim/v2")
 
@@ -44,6 +45,7 @@ def _authenticate() -> ServicePrincipal:
         raise UnauthorizedException(
             detail="Send the organization's scim service token as 'Authorization: Bearer'."
         )
+    read_outside_a_transaction()  # before the request's first statement, the token's
     try:
         caller = user_from_token(token)
     except TooManyAttempts as error:

@@ -18,7 +18,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine, Executable, Row, Select, event, select
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.orm import Session
 
 from webapp.extensions import db
 from webapp.models import Organization
@@ -148,34 +149,47 @@ def write_transaction() -> Iterator[None]:
     except BaseException:
         session.rollback()
         raise
+    if session.info.get(_READING_OUTSIDE):
+        _read_outside_again(session)
 
 
-# The requests whose reads run outside a transaction (``read_outside_a_transaction``).
-READ_METHODS = frozenset({"GET", "HEAD"})
+_READING_OUTSIDE = "roster_reading_outside_a_transaction"  # in the session's info
 
 
 def read_outside_a_transaction() -> None:
     """PostgreSQL: run this request's reads in autocommit, without BEGIN and ROLLBACK, which
-    psycopg sends as round trips of their own. Called before the first statement of every GET
-    (``READ_METHODS``), by the API's ``before_request`` and by the dashboard's user loader.
+    psycopg sends as round trips of their own; its writes stay in ``write_transaction``.
+    Called before a request's first statement: by the API's ``before_request``, the
+    dashboard's user loader and SCIM's authentication.
 
     What each read sees is unchanged: under READ COMMITTED every statement already takes its
-    own snapshot. Through the test client on make bench's dataset (8 interleaved rounds of 300,
+    own snapshot, and a ``write_transaction`` always ended the reads' transaction before its
+    own began. Through the test client on make bench's dataset (8 interleaved rounds of 300,
     two runs), the API's member page took 1.73 and 1.72 ms against 1.88 inside a transaction,
     the summary 1.44 and 1.35 against 1.49 and 1.55.
-    A ``write_transaction`` still opens a real transaction: it ends the session's first, and the
-    connection it then takes is back in the engine's default mode (so are the reads after it,
-    as after the token's once-a-minute ``last_used_at``). ``read_in_batches`` takes a
-    connection and a transaction of its own, which its server-side cursor needs. SQLite: no
-    change (its BEGIN is no round trip).
+    A ``write_transaction`` opens a real transaction on a connection in the engine's default
+    mode, and after its COMMIT the reads that follow run outside one again.
+    ``read_in_batches`` takes a connection and a transaction of its own, which its server-side
+    cursor needs. SQLite: no change (its BEGIN is no round trip).
 
     Beside the round trips, this keeps the statements marked ``prepared``: psycopg drops them
-    at every ROLLBACK, which used to end each read request.
+    at every ROLLBACK, which used to end each request.
     """
     session = db.session()
     if session.in_transaction() or session.get_bind().dialect.name != "postgresql":
         return
     session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    session.info[_READING_OUTSIDE] = True
+
+
+def _read_outside_again(session: Session) -> None:
+    """After a write's COMMIT, the request's next reads outside a transaction again. This takes
+    a connection now, so a database gone since the COMMIT is left for the next read to meet
+    (if there is one): the write is done, and its answer is not to become an error."""
+    try:
+        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    except DBAPIError:
+        session.rollback()
 
 
 _PREPARED_OPTION = "roster_prepared"
@@ -190,9 +204,9 @@ def prepared(statement: _Statement) -> _Statement:
 
     Never a search (see ``install_postgresql_hooks``). Only outside a transaction, because
     psycopg forgets its prepared statements at every ROLLBACK and sends ``DEALLOCATE ALL``: a
-    round trip more, then one more for each statement to prepare again. A GET's reads end with
-    no ROLLBACK; a request whose reads ran in a transaction still ends with one, and that cost
-    falls on the connection's next requests.
+    round trip more, then one more for each statement to prepare again. A request's reads end
+    with no ROLLBACK now (``read_outside_a_transaction``); a failed write still ends with one,
+    and that cost falls on the connection's next requests.
     Raw psycopg on make bench's dataset, 350 runs each (medians): the member page 0.237 ms
     prepared against 0.517, the access check 0.109 against 0.201, the summary 0.160 against
     0.445, the token 0.122 against 0.226. SQLite: no change.
