@@ -120,8 +120,9 @@ def is_alive(dbapi_connection: Any) -> bool:
 
     An idle connection hears nothing from the server unless asked: when its socket has
     something to read, the server has ended the session (a restart or a terminated backend
-    sends its error, then closes). A connection whose far end vanished without a word looks
-    alive here, and would have stalled the pre-ping's ``SELECT 1`` as long.
+    sends its error, then closes), or, rarely, reports a changed setting; that connection is
+    replaced too, which costs a reconnect. A connection whose far end vanished without a word
+    looks alive here, and would have stalled the pre-ping's ``SELECT 1`` as long.
     """
     if dbapi_connection.closed or dbapi_connection.broken:
         return False
@@ -135,7 +136,9 @@ def write_transaction() -> Iterator[None]:
     """Run the body as one write transaction: commit at the end, roll back on any exception.
 
     Whatever read-only transaction the request had open (loading the signed-in user) is ended
-    first, so that on SQLite the write transaction starts with BEGIN IMMEDIATE.
+    first, so that on SQLite the write transaction starts with BEGIN IMMEDIATE. A request
+    reading outside a transaction (``read_outside_a_transaction``) goes back to that after the
+    COMMIT.
     """
     session = db.session()
     if session.new or session.dirty or session.deleted:
