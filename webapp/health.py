@@ -63,6 +63,10 @@ def _database() -> None:
     # A connection of its own, not the request's session: nothing of the request to roll back,
     # and the pool's check at checkout replaces a stale connection before SELECT 1 runs.
     with db.engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            # Outside a transaction: at a ROLLBACK psycopg would drop the connection's
+            # prepared statements (transactions.prepared), and probes come every few seconds.
+            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
         connection.execute(text("SELECT 1"))
 
 

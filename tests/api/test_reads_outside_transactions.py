@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import bindparam, event, select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import bindparam, event, select, text
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from tests.conftest import csrf_token
@@ -197,8 +197,9 @@ def test_the_hot_reads_prepare_their_key_lookups_and_never_a_search(make_user, a
 
 
 def test_a_page_between_api_reads_keeps_their_prepared_statements(make_user, api, login_as):
-    """psycopg drops its prepared statements at a ROLLBACK: a page's reads, outside a
-    transaction too, end with none, so the API's statements stay prepared on the connection."""
+    """psycopg drops its prepared statements at a ROLLBACK: pages, exports and probes end with
+    none, so the API's statements stay prepared on the connection. (A refused write still
+    rolls back, and they are prepared again after it.)"""
     owner = make_user()
     org = organizations.create_organization(owner, "Shared", via=Via.CLI)
     client, browser = api(owner), login_as(owner)
@@ -218,8 +219,16 @@ def test_a_page_between_api_reads_keeps_their_prepared_statements(make_user, api
 
     before = prepared_at()
     assert any("FROM api_tokens JOIN users" in text for text in before), before
-    for page in (f"/orgs/{org.id}/members", f"/orgs/{org.id}"):
-        assert browser.get(page).status_code == 200
+    others = [
+        lambda: browser.get(f"/orgs/{org.id}/members"),
+        lambda: browser.get(f"/orgs/{org.id}"),
+        lambda: client.get(f"/api/organizations/{org.id}/users.csv"),  # its own transaction
+        lambda: client.get("/readyz"),
+    ]
+    for other in others:
+        answer = other()
+        answer.get_data()
+        assert answer.status_code == 200, answer.text
         assert client.get(path).status_code == 200
     after = prepared_at()
     assert db.engine.pool.checkedin() == 1
@@ -246,3 +255,29 @@ def test_a_write_stays_done_when_no_connection_can_be_had_after_it(make_user, mo
     assert account.organization_name == "Renamed"
     db.session.remove()
     assert db.session.get(Organization, org.id).organization_name == "Renamed"
+
+
+def test_a_prepared_statement_whose_result_changed_drops_the_pool(app):
+    """A migration that changes what a prepared statement returns makes the server refuse it
+    on every connection that prepared it: those connections are thrown away."""
+    with db.engine.connect() as setup:
+        setup = setup.execution_options(isolation_level="AUTOCOMMIT")
+        setup.exec_driver_sql("CREATE TABLE probe_prepared (v integer)")
+    try:
+        statement = prepared(text("SELECT * FROM probe_prepared"))
+        with db.engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn.execute(statement).all()
+            with db.engine.connect() as migration:  # another connection, as a migration's is
+                migration.exec_driver_sql("ALTER TABLE probe_prepared ALTER COLUMN v TYPE bigint")
+                migration.commit()
+            with pytest.raises(DBAPIError, match="cached plan must not change result type") as e:
+                conn.execute(statement)
+            assert e.value.connection_invalidated
+        with db.engine.connect() as conn:  # a new connection prepares it anew
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            assert conn.execute(statement).all() == []
+    finally:
+        with db.engine.connect() as cleanup:
+            cleanup.exec_driver_sql("DROP TABLE probe_prepared")
+            cleanup.commit()

@@ -18,6 +18,7 @@ from webapp.api.problems import not_authenticated
 from webapp.auth import bearer_token, user_from_token
 from webapp.extensions import csrf
 from webapp.services.permissions import Actor
+from webapp.services.transactions import read_outside_a_transaction
 
 # Reachable without credentials: the API's own description.
 PUBLIC_ENDPOINTS = frozenset({"api.openapi_document", "api.docs"})
@@ -35,6 +36,7 @@ def authenticate() -> Response | None:
         return None
     token = bearer_token()
     if token is not None:
+        read_outside_a_transaction()  # the request's reads (transactions.py), from the token's
         user = user_from_token(token)
         if user is None:
             return not_authenticated("The API token is malformed, unknown, expired or revoked.")

@@ -47,21 +47,10 @@ from webapp.services.errors import (
 from webapp.services.member_list import MemberPage
 from webapp.services.organizations import Account, Metric
 from webapp.services.permissions import ServicePrincipal
-from webapp.services.transactions import read_outside_a_transaction
 from webapp.uploads import allow_import_bodies
-
-
-def _read_outside_a_transaction() -> None:
-    """The request's reads run outside a transaction on PostgreSQL, from the token on
-    (``transactions.read_outside_a_transaction``); the API's description and a preflight read
-    nothing."""
-    if request.endpoint not in identity.PUBLIC_ENDPOINTS and request.method != "OPTIONS":
-        read_outside_a_transaction()
-
 
 # Before authentication reads the body (a session's CSRF token may be a form field).
 bp.url_value_preprocessor(allow_import_bodies)
-bp.before_request(_read_outside_a_transaction)
 bp.before_request(identity.authenticate)
 
 

@@ -17,12 +17,13 @@ from select import POLLIN, poll
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, Executable, Row, Select, event, select
-from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.engine import Connection, ExceptionContext, make_url
+from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from webapp.extensions import db
 from webapp.models import Organization
+from webapp.services.errors import DomainError
 
 _WRITE_OPTION = "roster_write"
 
@@ -68,8 +69,9 @@ def install_sqlite_hooks(engine: Engine) -> None:
 
 
 def install_postgresql_hooks(engine: Engine) -> None:
-    """PostgreSQL: psycopg prepares only the statements marked ``prepared``, and only outside a
-    transaction; pooled connections are checked on their socket (``is_alive``).
+    """PostgreSQL: psycopg prepares the statements marked ``prepared``, only outside a
+    transaction, and an ``executemany``'s; pooled connections are checked on their socket
+    (``is_alive``).
 
     Left to itself, psycopg prepares any statement after five runs on a connection, and after
     five more the server may keep one generic plan for all parameters. For the member search
@@ -82,7 +84,8 @@ def install_postgresql_hooks(engine: Engine) -> None:
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
-        # Never by count; ``prepare=True`` still prepares (None would turn that off too).
+        # Never by count; ``prepare=True`` still prepares (None would turn that off too), and
+        # so does psycopg's ``executemany`` (a bulk insert's one statement, run for every row).
         dbapi_connection.prepare_threshold = sys.maxsize
 
     # A dialect hook (SQLAlchemy's DialectEvents): it runs the statement itself, to pass the
@@ -94,11 +97,23 @@ def install_postgresql_hooks(engine: Engine) -> None:
             return True
         return None
 
+    @event.listens_for(engine, "handle_error")
+    def _stale_prepared(context: ExceptionContext) -> None:
+        # A migration changed what a prepared statement returns: the server refuses it from
+        # then on, on every connection that prepared it. Thrown away as if broken, the pool's
+        # connections are made again (this request fails; the next ones prepare anew).
+        error = context.original_exception
+        if getattr(error, "sqlstate", None) == "0A000" and _STALE_PLAN in str(error):
+            context.is_disconnect = True
+
     @event.listens_for(engine, "checkout")
     def _checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
         if not is_alive(dbapi_connection):
             # The pool throws it away and checks out another (SQLAlchemy's PoolEvents).
             raise DisconnectionError("the database closed this pooled connection")
+
+
+_STALE_PLAN = "cached plan must not change result type"
 
 
 def engine_options(database_url: str) -> dict[str, Any]:
@@ -149,8 +164,11 @@ def write_transaction() -> Iterator[None]:
     try:
         yield
         session.commit()
-    except BaseException:
+    except BaseException as error:
         session.rollback()
+        # A refusal's page is read next (the database itself is fine).
+        if isinstance(error, DomainError) and session.info.get(_READING_OUTSIDE):
+            _read_outside_again(session)
         raise
     if session.info.get(_READING_OUTSIDE):
         _read_outside_again(session)
@@ -191,7 +209,7 @@ def _read_outside_again(session: Session) -> None:
     (if there is one): the write is done, and its answer is not to become an error."""
     try:
         session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-    except DBAPIError:
+    except SQLAlchemyError:  # the driver's errors, and the pool's (a timeout, a closed pool)
         session.rollback()
 
 
