@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from tests.conftest import csrf_token
+from tests.scim.test_scim_users import scim_for
 from webapp.extensions import db
 from webapp.models import Organization, User, Via
 from webapp.services import organizations
@@ -281,3 +282,17 @@ def test_a_prepared_statement_whose_result_changed_drops_the_pool(app):
         with db.engine.connect() as cleanup:
             cleanup.exec_driver_sql("DROP TABLE probe_prepared")
             cleanup.commit()
+
+
+def test_scim_reads_outside_a_transaction_and_writes_in_one(app, make_user, make_org):
+    owner = make_user()
+    org = make_org(owner, "Provisioned")
+    scim = scim_for(app, owner, org.id)
+    scim.list_users()  # the token's last_used_at, written once a minute
+    with transaction_states() as seen:
+        scim.list_users()
+    assert seen and all(status == "IDLE" for _, status in seen), seen
+    with transaction_states() as seen:
+        scim.create("ada@example.org", displayName="Ada Lovelace", externalId="okta-ada")
+    assert phases(seen)[:2] == ["IDLE", "INTRANS"], seen
+    assert ("INSERT", "INTRANS") in seen, seen
