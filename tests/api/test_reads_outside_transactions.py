@@ -144,8 +144,10 @@ def phases(seen: list[tuple[str, str]]) -> list[str]:
     return [status for n, (_, status) in enumerate(seen) if n == 0 or seen[n - 1][1] != status]
 
 
-def _prepared_statements(conn) -> list[str]:  # type: ignore[no-untyped-def]
-    return list(conn.exec_driver_sql("SELECT statement FROM pg_prepared_statements").scalars())
+def _prepared_statements(conn) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """The connection's prepared statements (their text on one line), with when each was."""
+    rows = conn.exec_driver_sql("SELECT statement, prepare_time FROM pg_prepared_statements")
+    return {" ".join(text.split()): at for text, at in rows}
 
 
 def test_psycopg_prepares_nothing_by_count(app):
@@ -155,7 +157,7 @@ def test_psycopg_prepares_nothing_by_count(app):
         conn = conn.execution_options(isolation_level="AUTOCOMMIT")
         for _ in range(12):
             conn.exec_driver_sql("SELECT count(*) FROM users WHERE email LIKE %(p)s", {"p": "%x%"})
-        assert _prepared_statements(conn) == []
+        assert _prepared_statements(conn) == {}
 
 
 def test_a_marked_statement_is_prepared_only_outside_a_transaction(app):
@@ -165,12 +167,12 @@ def test_a_marked_statement_is_prepared_only_outside_a_transaction(app):
     with db.engine.connect() as conn:
         for _ in range(3):
             conn.execute(statement, {"user_id": 1})
-        assert _prepared_statements(conn) == []
+        assert _prepared_statements(conn) == {}
         conn.rollback()
         conn = conn.execution_options(isolation_level="AUTOCOMMIT")
         for _ in range(3):
             conn.execute(statement, {"user_id": 1})
-        assert [" ".join(text.split()) for text in _prepared_statements(conn)] == [
+        assert list(_prepared_statements(conn)) == [
             "SELECT users.id FROM users WHERE users.id = $1::BIGINT"
         ]
 
@@ -185,7 +187,7 @@ def test_the_hot_reads_prepare_their_key_lookups_and_never_a_search(make_user, a
             assert client.get(path.format(org=org.id)).status_code == 200, path
     pooled = [db.engine.connect() for _ in range(db.engine.pool.checkedin())]
     try:
-        seen = {" ".join(text.split()) for conn in pooled for text in _prepared_statements(conn)}
+        seen = {text for conn in pooled for text in _prepared_statements(conn)}
     finally:
         for conn in pooled:
             conn.close()
@@ -212,11 +214,7 @@ def test_a_page_between_api_reads_keeps_their_prepared_statements(make_user, api
 
     def prepared_at() -> dict[str, object]:
         with db.engine.connect() as conn:  # outside a transaction: no ROLLBACK to drop them
-            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-            rows = conn.exec_driver_sql(
-                "SELECT statement, prepare_time FROM pg_prepared_statements"
-            )
-            return {" ".join(text.split()): at for text, at in rows}
+            return _prepared_statements(conn.execution_options(isolation_level="AUTOCOMMIT"))
 
     before = prepared_at()
     assert any("FROM api_tokens JOIN users" in text for text in before), before

@@ -26,6 +26,8 @@ from webapp.models import Organization
 from webapp.services.errors import DomainError
 
 _WRITE_OPTION = "roster_write"
+_READING_OUTSIDE = "roster_reading_outside_a_transaction"  # in the session's info
+_AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
 
 # Switched off only by the concurrency test that proves the lock is what keeps the invariant.
 LOCKING_ENABLED = True
@@ -166,22 +168,17 @@ def write_transaction() -> Iterator[None]:
         session.commit()
     except BaseException as error:
         session.rollback()
-        # A refusal's page is read next (the database itself is fine).
-        if isinstance(error, DomainError) and session.info.get(_READING_OUTSIDE):
+        if isinstance(error, DomainError):  # a refusal's page is read next; the database is fine
             _read_outside_again(session)
         raise
-    if session.info.get(_READING_OUTSIDE):
-        _read_outside_again(session)
-
-
-_READING_OUTSIDE = "roster_reading_outside_a_transaction"  # in the session's info
+    _read_outside_again(session)
 
 
 def read_outside_a_transaction() -> None:
     """PostgreSQL: run this request's reads in autocommit, without BEGIN and ROLLBACK, which
     psycopg sends as round trips of their own; its writes stay in ``write_transaction``.
-    Called before a request's first statement: by the API's ``before_request``, the
-    dashboard's user loader and SCIM's authentication.
+    Called before a request's first statement: by the API's and SCIM's authentication (at the
+    token) and by the dashboard's user loader.
 
     What each read sees is unchanged: under READ COMMITTED every statement already takes its
     own snapshot, and a ``write_transaction`` always ended the reads' transaction before its
@@ -199,16 +196,18 @@ def read_outside_a_transaction() -> None:
     session = db.session()
     if session.in_transaction() or session.get_bind().dialect.name != "postgresql":
         return
-    session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    session.connection(execution_options=_AUTOCOMMIT)
     session.info[_READING_OUTSIDE] = True
 
 
 def _read_outside_again(session: Session) -> None:
-    """After a write's COMMIT, the request's next reads outside a transaction again. This takes
-    a connection now, so a database gone since the COMMIT is left for the next read to meet
-    (if there is one): the write is done, and its answer is not to become an error."""
+    """After a write, a request that read outside a transaction does so again. This takes a
+    connection now, so a database gone since the COMMIT is left for the next read to meet (if
+    there is one): the write is done, and its answer is not to become an error."""
+    if not session.info.get(_READING_OUTSIDE):
+        return
     try:
-        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        session.connection(execution_options=_AUTOCOMMIT)
     except SQLAlchemyError:  # the driver's errors, and the pool's (a timeout, a closed pool)
         session.rollback()
 
