@@ -24,6 +24,7 @@ from webapp.services.errors import (
     Unverified,
     WrongPassword,
 )
+from webapp.services.organizations import Account
 from webapp.services.permissions import ServicePrincipal
 from webapp.services.transactions import read_outside_a_transaction
 
@@ -151,15 +152,24 @@ def user_from_token(token: str) -> User | ServicePrincipal | None:
     A valid token is never refused by the limit: tokens carry 256 random bits, so the limit is
     there to make guessing noisy and slow, not to lock out the integrations that work.
     """
+    return caller_from_token(token, None)[0]
+
+
+def caller_from_token(
+    token: str, organization_id: int | None
+) -> tuple[User | ServicePrincipal | None, Account | None]:
+    """``user_from_token``, and for a personal token the organization ``organization_id`` as
+    its user sees it, read in the same statement (``tokens.authenticate_token_for``)."""
     user: User | ServicePrincipal | None = None
+    seen = None
     if token and service_tokens.is_service_token(token):
         user = service_tokens.authenticate_service_token(token)
     elif token:
-        user = tokens.authenticate_token(token)
+        user, seen = tokens.authenticate_token_for(token, organization_id)
     if user is None:
         TOKEN_PER_ADDRESS.check(client_address())
         TOKEN_PER_ADDRESS.hit(client_address())
-    return user
+    return user, seen
 
 
 def init_app(app: Flask) -> None:

@@ -191,3 +191,16 @@ def test_a_transfer_costs_a_fixed_number_of_statements(make_user, api, count_sta
             count_statements, lambda c=client, p=path, b=body: c.post(p, json=b)
         )
     assert set(counts.values()) == {7}, counts
+
+
+def test_a_personal_token_and_its_access_check_are_one_statement(big, count_statements):
+    """The token's statement also reads the caller's Account in the path's organization: the
+    member page is that statement and the page's own, the organization that statement alone."""
+    _, org, _, _, client = big
+    with count_statements() as page:
+        assert client.get(f"/api/organizations/{org.id}/users").status_code == 200
+    with count_statements() as account:
+        assert client.get(f"/api/organizations/{org.id}").status_code == 200
+    assert page.count == 2, page.statements
+    assert account.count == 1, account.statements
+    assert "memberships" in page.statements[0] and "api_tokens" in page.statements[0]

@@ -15,8 +15,9 @@ from werkzeug.wrappers import Response
 from wtforms import ValidationError
 
 from webapp.api.problems import not_authenticated
-from webapp.auth import bearer_token, user_from_token
+from webapp.auth import bearer_token, caller_from_token
 from webapp.extensions import csrf
+from webapp.services.organizations import Account
 from webapp.services.permissions import Actor
 from webapp.services.transactions import read_outside_a_transaction
 
@@ -30,14 +31,21 @@ def authenticate() -> Response | None:
     """``before_request`` of the API blueprint: set ``g.api_user`` or answer 401.
 
     Failed token checks count against the client address (``webapp.auth.user_from_token``),
-    which raises TooManyAttempts (429) past the limit.
+    which raises TooManyAttempts (429) past the limit. For a GET about one organization, a
+    personal token's statement also reads the caller's Account there (``seen_account``).
     """
+    g.seen_account = None
     if request.endpoint in PUBLIC_ENDPOINTS or request.method == "OPTIONS":
         return None
     token = bearer_token()
     if token is not None:
         read_outside_a_transaction()  # the request's reads (transactions.py), from the token's
-        user = user_from_token(token)
+        # A read about one organization checks access to it with the token's own statement;
+        # a write locks the organization and checks under the lock (services.permissions).
+        about = None
+        if request.method in ("GET", "HEAD"):
+            about = (request.view_args or {}).get("organization_id")
+        user, g.seen_account = caller_from_token(token, about)
         if user is None:
             return not_authenticated("The API token is malformed, unknown, expired or revoked.")
         g.api_user = user
@@ -69,3 +77,11 @@ def actor() -> Actor:
     (``services.permissions.ServicePrincipal``), which the services tell apart."""
     caller: Actor = g.api_user
     return caller
+
+
+def seen_account(organization_id: int) -> Account | None:
+    """The organization as the caller's personal token saw it when this request authenticated
+    (``tokens.authenticate_token_for``), for the services' ``seen``: their access check then
+    needs no statement of its own. None for a session, a service token, or a non-member."""
+    seen: Account | None = g.get("seen_account")
+    return seen if seen is not None and seen.id == organization_id else None

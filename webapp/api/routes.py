@@ -21,7 +21,7 @@ from werkzeug.wrappers import Response
 
 from webapp import inputs
 from webapp.api import bp, identity, problems, schemas
-from webapp.api.identity import actor
+from webapp.api.identity import actor, seen_account
 from webapp.api.openapi import openapi_json, openapi_spec
 from webapp.downloads import csv_attachment
 from webapp.models import InvitationStatus, Role, Via
@@ -170,7 +170,8 @@ def update_organization_by_id(organization_id: int) -> Response:
 
 @bp.get(f"/organizations/{ORG}")
 def get_organization(organization_id: int) -> Response:
-    return respond(Account, organizations.get_organization(actor(), organization_id))
+    seen = seen_account(organization_id)
+    return respond(Account, organizations.get_organization(actor(), organization_id, seen=seen))
 
 
 @bp.delete(f"/organizations/{ORG}")
@@ -225,7 +226,9 @@ def transfer_ownership(organization_id: int) -> Response:
 @bp.get(f"/organizations/{ORG}/users")
 def list_members(organization_id: int) -> Response:
     query = inputs.parse(inputs.MemberQuery, request.args.to_dict())
-    return respond(MemberPage, member_list.list_members(actor(), organization_id, query))
+    seen = seen_account(organization_id)
+    page = member_list.list_members(actor(), organization_id, query, seen=seen)
+    return respond(MemberPage, page)
 
 
 @bp.get(f"/organizations/{ORG}/users.csv")

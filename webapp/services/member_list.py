@@ -35,11 +35,11 @@ from webapp.extensions import db
 from webapp.inputs import SORT_BY, MemberFilters, MemberQuery
 from webapp.models import Membership, Organization, Role, User
 from webapp.models.tables import USER_SEARCH_TABLE
-from webapp.services.errors import Forbidden, InvalidInput, NotMembers
+from webapp.services.errors import InvalidInput, NotMembers
 from webapp.services.members import ids_in
 from webapp.services.organizations import ROLE_COUNTERS, Account
 from webapp.services.page_cursor import KEY_TYPES, PageCursor
-from webapp.services.permissions import Action, require, require_reading
+from webapp.services.permissions import Action, check_allowed, require, require_reading
 from webapp.services.transactions import prepared, read_in_batches
 from webapp.services.values import USER_IDS_MAX, is_id, name_sort_key
 
@@ -382,17 +382,18 @@ def all_matching(actor: User, org_id: int, filters: MemberFilters) -> Iterator[l
 def _viewer(actor: User, org_id: int, seen: Account | None) -> int:
     """The member count the list starts from, after the access check.
 
-    ``seen`` is the organization as a service call of this same request just returned it to
-    the actor (a change, say): that call checked access, so it is not checked again, and its
-    counts are current. Without it, one statement checks access and reads the counts.
+    ``seen`` is the organization as this same request already read it for the actor: returned
+    by a service call (a change, say), or read with the request's API token
+    (``tokens.authenticate_token_for``). Its role and state are checked here, and its counts
+    are current, so no statement is needed. Without it, one statement checks access and reads
+    the counts.
     """
     if seen is None:
         row = require_reading(actor, org_id, Action.VIEW, Organization.member_count)
         return int(row.member_count)
     if seen.id != org_id:
         raise ValueError("seen is another organization's account")
-    if Action.VIEW not in seen.allowed:
-        raise Forbidden()
+    check_allowed(seen.role, seen.is_active, Action.VIEW)
     return seen.member_count
 
 

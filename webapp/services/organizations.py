@@ -42,6 +42,7 @@ from webapp.services.permissions import (
     Actor,
     ServicePrincipal,
     allowed_actions,
+    check_allowed,
     refuse_token,
     require,
     require_reading,
@@ -290,8 +291,18 @@ def recent_organizations(actor: User, limit: int = RECENT_LIMIT) -> RecentAccoun
     return RecentAccounts([Account(*row[:-1]) for row in rows], rows[0][-1] if rows else 0)
 
 
-def get_organization(actor: Actor, org_id: int) -> Account:
-    """The organization as the actor sees it. Needs VIEW (an active membership)."""
+def get_organization(actor: Actor, org_id: int, *, seen: Account | None = None) -> Account:
+    """The organization as the actor sees it. Needs VIEW (an active membership).
+
+    ``seen`` is the organization as this same request already read it for the actor (with its
+    API token, ``tokens.authenticate_token_for``): then it is checked and answered, with no
+    statement.
+    """
+    if seen is not None:
+        if seen.id != org_id:
+            raise ValueError("seen is another organization's account")
+        check_allowed(seen.role, seen.is_active, Action.VIEW)
+        return seen
     org, membership = require(actor, org_id, Action.VIEW)
     return Account.of(org, membership)
 

@@ -14,16 +14,17 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, inspect, select, update
+from sqlalchemy import and_, bindparam, inspect, select, update
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from webapp.extensions import db
-from webapp.models import ApiToken, User, Via, utcnow
+from webapp.models import ApiToken, Membership, Organization, User, Via, utcnow
 from webapp.models.tables import TOKEN_NAME_MAX
 from webapp.services import audit
 from webapp.services.errors import InvalidInput, NotFound
+from webapp.services.organizations import ACCOUNT_COLUMNS, Account
 from webapp.services.transactions import prepared, write_transaction
 from webapp.services.values import clean_text, is_id
 
@@ -66,29 +67,48 @@ def create_token(
 
 def authenticate_token(text: str) -> User | None:
     """The active user a valid, unrevoked, unexpired token belongs to, else None."""
+    return authenticate_token_for(text, None)[0]
+
+
+def authenticate_token_for(
+    text: str, organization_id: int | None
+) -> tuple[User | None, Account | None]:
+    """``authenticate_token``, and the organization as the token's user sees it (their
+    ``Account``), read by the same statement: None when they are no member of it (or there is
+    no such organization), or when the token is refused.
+
+    A request about one organization checks the caller's access to it next; with the Account
+    the services take as ``seen`` (``member_list.list_members``), that check needs no statement
+    of its own.
+    """
     if not isinstance(text, str) or not _TOKEN_SHAPE.fullmatch(text):
-        return None  # not a token we could have made: no query needed
+        return None, None  # not a token we could have made: no query needed
     prefix = text[len(TOKEN_PREFIX) : len(TOKEN_PREFIX) + _PREFIX_HEX]
     # A plain row on the session's connection: no ORM execution for the one statement every
     # API request runs.
-    row = db.session.connection().execute(_TOKEN_BY_PREFIX, {"prefix": prefix}).first()
+    if organization_id is None or not is_id(organization_id):
+        statement, values = _TOKEN_BY_PREFIX, {"prefix": prefix}
+    else:
+        statement, values = _TOKEN_AND_ACCOUNT, {"prefix": prefix, "org_id": organization_id}
+    row = db.session.connection().execute(statement, values).first()
     if row is None:
-        return None
+        return None, None
     token_id, token_hash, revoked_at, expires_at, last_used_at = row[:_TOKEN_FIELDS]
-    user = _session_user(row[_TOKEN_FIELDS:])
+    user = _session_user(row[_TOKEN_FIELDS:_ACCOUNT_FIELDS])
     if not hmac.compare_digest(token_hash, _hash(text)):
-        return None
+        return None, None
     now = utcnow()
     if revoked_at is not None or not user.is_active:
-        return None
+        return None, None
     if expires_at is not None and expires_at <= now:
-        return None
+        return None, None
     if last_used_at is None or now - last_used_at >= LAST_USED_RESOLUTION:
         with write_transaction():
             db.session.execute(
                 update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now)
             )
-    return user
+    account = row[_ACCOUNT_FIELDS:]
+    return user, Account(*account) if account and account[0] is not None else None
 
 
 # Every API request asks it: built once (its cache key with it), the token's columns then the
@@ -107,6 +127,17 @@ _TOKEN_BY_PREFIX = prepared(
     .where(ApiToken.prefix == bindparam("prefix"))
 )
 _TOKEN_FIELDS = 5
+_ACCOUNT_FIELDS = _TOKEN_FIELDS + len(_USER_COLUMNS)
+# The same row, then the user's Account in the organization ``org_id`` (NULLs when they are no
+# member): the request's token and its access check in one round trip.
+_TOKEN_AND_ACCOUNT = prepared(
+    _TOKEN_BY_PREFIX.add_columns(*ACCOUNT_COLUMNS)
+    .outerjoin(
+        Membership,
+        and_(Membership.user_id == User.id, Membership.organization_id == bindparam("org_id")),
+    )
+    .outerjoin(Organization, Organization.id == Membership.organization_id)
+)
 
 
 def _session_user(values: Sequence[Any]) -> User:
