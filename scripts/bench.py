@@ -603,15 +603,18 @@ _NOT_COUNTED = re.compile(r"^\s*(BEGIN|COMMIT|ROLLBACK|PRAGMA|SAVEPOINT|RELEASE)
 
 
 @contextlib.contextmanager
-def capturing_statements(engine: Any) -> Iterator[list[tuple[str, Any]]]:
-    """The statements ``engine`` runs inside the block with their DBAPI parameters."""
+def capturing_statements(engine: Any) -> Iterator[list[tuple[str, Any, bool]]]:
+    """The statements ``engine`` runs inside the block with their DBAPI parameters, and whether
+    psycopg prepared each (``transactions.runs_prepared``)."""
     from sqlalchemy import event
 
-    log: list[tuple[str, Any]] = []
+    from webapp.services.transactions import runs_prepared
+
+    log: list[tuple[str, Any, bool]] = []
 
     def before(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
         if not _NOT_COUNTED.match(statement):
-            log.append((statement, parameters))
+            log.append((statement, parameters, runs_prepared(cursor, context)))
 
     event.listen(engine, "before_cursor_execute", before)
     try:
@@ -759,9 +762,9 @@ def run_bulk(
 
 def request_statements(
     app: Any, path: str, headers: dict[str, str]
-) -> tuple[int, list[tuple[str, Any]]]:
-    """(status, statements with their parameters) of one GET in-process, with the same
-    credentials as under load."""
+) -> tuple[int, list[tuple[str, Any, bool]]]:
+    """(status, statements with their parameters, prepared or not) of one GET in-process, with
+    the same credentials as under load."""
     client = app.test_client()
     headers = dict(headers)
     cookie = headers.pop("Cookie", None)
@@ -1522,7 +1525,7 @@ def measure_load(
             )
             by_key = {t.key: headers[t.auth] for t in targets}
             measured = {t.key: Measured(t) for t in targets}
-            replay: dict[str, list[tuple[str, Any]]] = {}
+            replay: dict[str, list[tuple[str, Any, bool]]] = {}
             for t in targets:
                 m = measured[t.key]
                 status, _, body = fetch(roster.port, "GET", t.path, by_key[t.key])

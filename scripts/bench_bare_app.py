@@ -17,9 +17,10 @@ Usage (``scripts/bench.py`` runs it; by hand only to look)::
 ``--app floor`` is the floor under a Roster request: a Flask app that replays the statements a
 Roster request ran (captured in-process by ``scripts/bench.py``, in the JSON file
 ``ROSTER_BENCH_REPLAY`` names), with their parameters, on one SQLAlchemy engine of
-``ROSTER_DATABASE_URL`` through ``exec_driver_sql`` (no ORM, no statement building), and answers
-every row as JSON. ``GET /<key>`` replays target ``key``'s statements: what this stack gives
-for that SQL with none of Roster's code.
+``ROSTER_DATABASE_URL``, as Roster ran them (on PostgreSQL outside a transaction, prepared where
+Roster's were) but with no ORM and no statement building, and answers every row as JSON.
+``GET /<key>`` replays target ``key``'s statements: what this stack gives for that SQL with
+none of Roster's code.
 """
 
 from __future__ import annotations
@@ -84,32 +85,54 @@ def _decode(value: Any) -> Any:
     return value
 
 
-def dump_replay(replay: dict[str, list[tuple[str, Any]]]) -> str:
-    """Statements and their DBAPI parameters, per target, as the floor app reads them."""
+# One captured statement: its SQL, its DBAPI parameters, and whether Roster's run prepared it.
+Statement = tuple[str, Any, bool]
+
+
+def dump_replay(replay: dict[str, list[Statement]]) -> str:
+    """Statements, their DBAPI parameters and whether each was prepared, per target, as the
+    floor app reads them."""
     return json.dumps(
-        {key: [[sql, _encode(params)] for sql, params in log] for key, log in replay.items()}
+        {
+            key: [[sql, _encode(params), prepared] for sql, params, prepared in log]
+            for key, log in replay.items()
+        }
     )
 
 
-def load_replay(text: str) -> dict[str, list[tuple[str, Any]]]:
+def load_replay(text: str) -> dict[str, list[Statement]]:
     """``dump_replay``'s inverse; positional parameters come back as tuples."""
-    out: dict[str, list[tuple[str, Any]]] = {}
+    out: dict[str, list[Statement]] = {}
     for key, log in json.loads(text).items():
         statements = []
-        for sql, params in log:
+        for sql, params, prepared in log:
             decoded = _decode(params)
-            statements.append((sql, tuple(decoded) if isinstance(decoded, list) else decoded))
+            params = tuple(decoded) if isinstance(decoded, list) else decoded
+            statements.append((sql, params, bool(prepared)))
         out[key] = statements
     return out
 
 
-def create_floor_app(url: str, replay: dict[str, list[tuple[str, Any]]]) -> Flask:
-    """``GET /<key>`` runs target ``key``'s statements in one transaction and answers their rows;
-    ``GET /`` answers ``ANSWER`` (the readiness probe)."""
-    from sqlalchemy import create_engine
+def create_floor_app(url: str, replay: dict[str, list[Statement]]) -> Flask:
+    """``GET /<key>`` runs target ``key``'s statements and answers their rows; ``GET /``
+    answers ``ANSWER`` (the readiness probe).
+
+    As Roster runs them: on PostgreSQL outside a transaction, on the driver's cursor, prepared
+    where Roster's were (``webapp.services.transactions.prepared``); on SQLite in one
+    transaction (its BEGIN is no round trip).
+    """
+    from sqlalchemy import create_engine, event
 
     engine = create_engine(url)
+    postgres = engine.dialect.name == "postgresql"
+    if postgres:
+
+        @event.listens_for(engine, "connect")
+        def _connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.prepare_threshold = sys.maxsize  # prepared only when asked
+
     app = Flask("bench_floor")
+    app.extensions["floor_engine"] = engine  # a test disposes of it
 
     @app.get("/")
     def index() -> dict[str, Any]:
@@ -122,9 +145,16 @@ def create_floor_app(url: str, replay: dict[str, list[tuple[str, Any]]]) -> Flas
             abort(404)
         results = []
         with engine.connect() as conn:
-            for sql, params in statements:
-                rows = conn.exec_driver_sql(sql, params).all()
-                results.append([[_plain(v) for v in row] for row in rows])
+            if postgres:
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                with conn.connection.driver_connection.cursor() as cursor:
+                    for sql, params, prepared in statements:
+                        rows = cursor.execute(sql, params, prepare=prepared).fetchall()
+                        results.append([[_plain(v) for v in row] for row in rows])
+            else:
+                for sql, params, _prepared in statements:
+                    rows = conn.exec_driver_sql(sql, params).all()
+                    results.append([[_plain(v) for v in row] for row in rows])
         return {"results": results}
 
     return app

@@ -311,22 +311,47 @@ def test_the_floor_replays_captured_statements_with_their_parameters(tmp_path: P
     when = dt.datetime(2026, 1, 1, 12, 0)
     captured = {
         "T1": [
-            ("select id, at from t where id = ? and ? > '2000'", (1, when)),
-            ("select count(*) from t where blob = ?", (b"\x00\xff",)),
+            ("select id, at from t where id = ? and ? > '2000'", (1, when), False),
+            ("select count(*) from t where blob = ?", (b"\x00\xff",), False),
         ]
     }
     replay = bare.load_replay(bare.dump_replay(captured))
-    assert replay == {"T1": [(sql, params) for sql, params in captured["T1"]]}
-    client = bare.create_floor_app(url, replay).test_client()
+    assert replay == captured
+    floor = bare.create_floor_app(url, replay)
+    client = floor.test_client()
     assert client.get("/T1").get_json() == {"results": [[[1, "2026-01-02 03:04:05"]], [[1]]]}
     assert client.get("/T9").status_code == 404
     assert client.get("/").get_json() == bare.ANSWER
+    floor.extensions["floor_engine"].dispose()
+
+
+def test_the_floor_runs_as_roster_does_on_postgresql(database_url: str) -> None:
+    """Outside a transaction (each statement its own, so ``now()`` is its own start), and
+    prepared only where Roster's statement was."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite: the floor replays in one transaction, as Roster reads")
+    prepared_here = "select count(*) from pg_prepared_statements where not from_sql"
+    replay = {
+        "P": [
+            ("select %(a)s::int + 1", {"a": 1}, True),
+            ("select now() = statement_timestamp()", {}, False),
+            (prepared_here, {}, False),
+        ],
+        "N": [("select %(a)s::int + 2", {"a": 1}, False), (prepared_here, {}, False)],
+    }
+    floor = bare.create_floor_app(database_url, replay)
+    client = floor.test_client()
+    try:
+        assert client.get("/N").get_json() == {"results": [[[3]], [[0]]]}
+        assert client.get("/P").get_json() == {"results": [[[2]], [[True]], [[1]]]}
+    finally:
+        floor.extensions["floor_engine"].dispose()
 
 
 def test_named_parameters_survive_the_replay_file() -> None:
     import datetime as dt
 
-    captured = {"T10": [("select %(a)s, %(b)s", {"a": 1, "b": dt.datetime(2026, 2, 3)})]}
+    captured = {"T10": [("select %(a)s, %(b)s", {"a": 1, "b": dt.datetime(2026, 2, 3)}, True)]}
     assert bare.load_replay(bare.dump_replay(captured)) == captured
 
 
@@ -335,3 +360,21 @@ def test_every_floor_row_names_its_target_and_is_served_by_the_floor_app() -> No
     floor = bench.floor_target(target)
     assert (floor.key, floor.path, floor.server, floor.auth) == ("FT1", "/T1", "floor", "none")
     assert floor.goal is None and floor.reference == "bare"
+
+
+def test_captured_statements_say_which_roster_prepared(app, make_user, api) -> None:  # type: ignore[no-untyped-def]
+    """The floor prepares what Roster prepared: on PostgreSQL the member page's token and page
+    statements (read outside a transaction); on SQLite nothing."""
+    from webapp.extensions import db
+    from webapp.models import Via
+    from webapp.services import organizations
+
+    owner = make_user()
+    org = organizations.create_organization(owner, "Captured", via=Via.CLI)
+    client = api(owner)
+    client.get("/api/organizations")  # the token's last_used_at, written once a minute
+    with bench.capturing_statements(db.engine) as log:
+        assert client.get(f"/api/organizations/{org.id}/users").status_code == 200
+    assert len(log) == 2, log
+    expected = db.engine.dialect.name == "postgresql"
+    assert [prepared for _sql, _params, prepared in log] == [expected, expected], log

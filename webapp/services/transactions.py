@@ -94,7 +94,7 @@ def install_postgresql_hooks(engine: Engine) -> None:
     # one argument SQLAlchemy has no option for.
     @event.listens_for(engine, "do_execute")
     def _execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool | None:
-        if context.execution_options.get(_PREPARED_OPTION) and cursor.connection.autocommit:
+        if runs_prepared(cursor, context):
             cursor.execute(statement, parameters, prepare=True)
             return True
         return None
@@ -236,6 +236,14 @@ def prepared(statement: _Statement) -> _Statement:
 
 # ``prepared`` as execution options, for ``Session.get``.
 PREPARED = {_PREPARED_OPTION: True}
+
+
+def runs_prepared(cursor: Any, context: Any) -> bool:
+    """PostgreSQL: whether psycopg prepares this execution (a DBAPI cursor and SQLAlchemy's
+    execution context): a statement marked ``prepared``, outside a transaction."""
+    return bool(context.execution_options.get(_PREPARED_OPTION)) and bool(
+        getattr(cursor.connection, "autocommit", False)
+    )
 
 
 def lock_organizations(org_ids: Select[tuple[int]]) -> list[int]:
