@@ -84,3 +84,19 @@ def test_a_session_and_a_service_token_still_check_on_their_own(app, make_user):
     assert service.get(f"/api/organizations/{org.id}/users").get_json()["total_items"] == 1
     assert service.get(f"/api/organizations/{other.id}").status_code == 404
     assert service.get(f"/api/organizations/{other.id}/users").status_code == 404
+
+
+def test_a_token_and_a_session_get_the_same_answers(app, make_user, api):
+    """The Account read with the token is the one the services' own check reads: the same
+    bytes for the organization and the member page, for an owner and a viewer."""
+    owner, viewer = make_user(), make_user()
+    org = organizations.create_organization(owner, "Same é", via=Via.CLI)
+    members.add_members(owner, org.id, [viewer.id], role=Role.VIEWER, via=Via.CLI)
+    for user in (owner, viewer):
+        browser = app.test_client()
+        login(browser, user)
+        token = api(user)
+        for path in (f"/api/organizations/{org.id}", f"/api/organizations/{org.id}/users"):
+            by_token, by_session = token.get(path), browser.get(path)
+            assert by_token.status_code == by_session.status_code == 200, path
+            assert by_token.get_data() == by_session.get_data(), path
