@@ -133,3 +133,55 @@ def test_renaming_to_the_same_name_records_nothing(make_user, make_org):
     before = len(events(org.id))
     organizations.rename_organization(owner, org.id, "  Same ", via=Via.API)
     assert len(events(org.id)) == before
+
+
+def test_bulk_events_carry_each_membership_as_it_was_and_became(make_user, make_org):
+    """The events of an add, an update (role only, flag only) and a removal are read from the
+    memberships by the database (``audit.record_targets``): each target's address and joined_at,
+    before and after, in id order, with the change's shared fields once for all."""
+    owner = make_user(email="Owner@Example.com")
+    people = [make_user(email=f"Person{i}@Example.com") for i in range(4)]
+    ids = sorted(p.id for p in people)
+    org = make_org(owner, name="Bulk Org")
+    members.add_members(owner, org.id, list(reversed(ids)), role=Role.VIEWER, via=Via.WEB)
+    joined = dict(
+        db.session.execute(
+            select(Membership.user_id, Membership.created_at).where(
+                Membership.organization_id == org.id
+            )
+        ).all()
+    )
+    members.update_members(owner, org.id, ids[:2], is_active=False, via=Via.API)
+    members.update_members(owner, org.id, ids, role=Role.ADMIN, via=Via.API)
+    members.remove_members(owner, org.id, [ids[3], ids[0]], via=Via.CLI)
+    by_id = {p.id: p for p in people}
+    members.leave_organization(by_id[ids[1]], org.id, via=Via.API)
+
+    log = [e for e in events(org.id) if e.action != "organization.create"]
+    rows = [
+        (e.action, e.target_user_id, e.old_role, e.new_role, e.old_active, e.new_active)
+        for e in log
+    ]
+    assert rows == [
+        *[("member.add", i, None, Role.VIEWER, None, True) for i in ids],
+        *[("member.update", i, Role.VIEWER, Role.VIEWER, True, False) for i in ids[:2]],
+        ("member.update", ids[0], Role.VIEWER, Role.ADMIN, False, False),
+        ("member.update", ids[1], Role.VIEWER, Role.ADMIN, False, False),
+        ("member.update", ids[2], Role.VIEWER, Role.ADMIN, True, True),
+        ("member.update", ids[3], Role.VIEWER, Role.ADMIN, True, True),
+        ("member.remove", ids[0], Role.ADMIN, None, False, None),
+        ("member.remove", ids[3], Role.ADMIN, None, True, None),
+        ("member.leave", ids[1], Role.ADMIN, None, False, None),
+    ]
+    for event in log:
+        assert event.target_email == by_id[event.target_user_id].email
+        assert event.joined_at == joined[event.target_user_id]
+        actor = by_id[ids[1]] if event.action == "member.leave" else owner
+        assert (event.actor_email, event.organization_name, event.details) == (
+            actor.email,
+            "Bulk Org",
+            None,
+        )
+    for action in ("member.add", "member.remove"):
+        batch = [e for e in log if e.action == action]
+        assert len({(e.operation_id, e.created_at, e.via, e.actor_id) for e in batch}) == 1

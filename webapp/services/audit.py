@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Select, func, insert, literal, select
 
 from webapp.extensions import db
 from webapp.inputs import ACTIVITY_PAGE_MAX
@@ -38,6 +38,20 @@ class TargetChange:
     joined_at: datetime | None = None
 
 
+def _fields(action: str, *, actor: Actor | None, via: Via, change_id: str | None) -> dict[str, Any]:
+    """What every event of one change shares but its organization and targets."""
+    if action not in AUDIT_ACTIONS:  # the events API filters by this list
+        raise ValueError(f"{action!r} is not in models.AUDIT_ACTIONS")
+    return {
+        "created_at": utcnow(),
+        "operation_id": change_id or new_change_id(),
+        "action": action,
+        "via": str(via),
+        "actor_id": actor.id if actor else None,
+        "actor_email": actor.email if actor else None,
+    }
+
+
 def _rows(
     action: str,
     *,
@@ -48,17 +62,7 @@ def _rows(
     change_id: str | None = None,
 ) -> list[dict[str, Any]]:
     """The rows of one change: one per (organization id, organization name, target) entry."""
-    if action not in AUDIT_ACTIONS:  # the events API filters by this list
-        raise ValueError(f"{action!r} is not in models.AUDIT_ACTIONS")
-    base = {
-        "created_at": utcnow(),
-        "operation_id": change_id or new_change_id(),
-        "action": action,
-        "via": str(via),
-        "actor_id": actor.id if actor else None,
-        "actor_email": actor.email if actor else None,
-        "details": details,
-    }
+    base = _fields(action, actor=actor, via=via, change_id=change_id) | {"details": details}
     return [
         base
         | {
@@ -102,6 +106,42 @@ def record(
     # The table, not the mapped class: a plain executemany, without the ORM's per-row bulk work.
     db.session.execute(insert(AuditEvent.__table__), rows)
     return change_id
+
+
+# The columns of a target, in the order ``record_targets`` takes them.
+TARGET_FIELDS = (
+    "target_user_id",
+    "target_email",
+    "old_role",
+    "new_role",
+    "old_active",
+    "new_active",
+    "joined_at",
+)
+
+
+def record_targets(
+    action: str,
+    *,
+    actor: Actor | None,
+    via: Via,
+    org: Organization,
+    targets: Select[Any],
+    change_id: str | None = None,
+) -> str:
+    """``record`` for targets the database reads: ``targets`` selects one row per target, its
+    columns ``TARGET_FIELDS`` in that order, in the order the events take. One INSERT ...
+    SELECT writes them, with no row built in Python: for a bulk change of 10,000 members,
+    building and binding the rows one by one was most of the change's time (make bench, T9).
+    """
+    table = AuditEvent.__table__
+    fields = _fields(action, actor=actor, via=via, change_id=change_id)
+    fields |= {"organization_id": org.id, "organization_name": org.organization_name}
+    shared = [literal(value, table.c[name].type) for name, value in fields.items()]
+    db.session.execute(
+        insert(table).from_select([*TARGET_FIELDS, *fields], targets.add_columns(*shared))
+    )
+    return str(fields["operation_id"])
 
 
 def new_change_id() -> str:

@@ -25,6 +25,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    literal,
     select,
     true,
     update,
@@ -33,7 +34,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import InstrumentedAttribute
 
 from webapp.extensions import db
-from webapp.models import Membership, Organization, Role, User, Via, utcnow
+from webapp.models import AuditEvent, Membership, Organization, Role, User, Via, utcnow
 from webapp.services import audit
 from webapp.services.errors import (
     AlreadyMembers,
@@ -97,6 +98,43 @@ def states_select(org_id: int) -> Select[Any]:
             Membership.created_at,
         )
         .where(Membership.organization_id == org_id)
+        .order_by(Membership.user_id)
+    )
+
+
+def audit_targets(
+    org_id: int,
+    ids: Sequence[int],
+    *,
+    old: bool,
+    new_role: Role | InstrumentedAttribute[Role] | None,
+    new_active: bool | InstrumentedAttribute[bool] | None,
+) -> Select[Any]:
+    """The audit's targets (``audit.TARGET_FIELDS``) of the members ``ids``, read from their
+    memberships in id order: their address and joined_at, their role and flag before the
+    change when ``old`` (else none: an addition), and after it ``new_role`` and ``new_active``
+    (a value, the membership's own column for what the change leaves alone, or None: a
+    removal)."""
+    table = AuditEvent.__table__
+
+    def value(given: Any, name: str) -> Any:
+        return (
+            given
+            if isinstance(given, InstrumentedAttribute)
+            else literal(given, table.c[name].type)
+        )
+
+    return (
+        select(
+            Membership.user_id,
+            Membership.sort_email,
+            Membership.role if old else value(None, "old_role"),
+            value(new_role, "new_role"),
+            Membership.is_active if old else value(None, "old_active"),
+            value(new_active, "new_active"),
+            Membership.created_at,
+        )
+        .where(Membership.organization_id == org_id, ids_in(Membership.user_id, ids))
         .order_by(Membership.user_id)
     )
 
@@ -274,15 +312,12 @@ def insert_members(
     )
     deltas = counter_deltas([], [(role, is_active)] * len(users))
     apply_counter_deltas(org, deltas, now, joins_after(org.joins_by_day, now, joined=len(users)))
-    change_id = audit.record(
+    change_id = audit.record_targets(
         "member.add",
         actor=actor,
         via=via,
         org=org,
-        targets=[
-            audit.TargetChange(u.id, u.email, new_role=role, new_active=is_active, joined_at=now)
-            for u in users
-        ],
+        targets=audit_targets(org.id, ids, old=False, new_role=role, new_active=is_active),
         change_id=change_id,
     )
     return deltas, now, change_id
@@ -341,6 +376,22 @@ def apply_update(
     changed = [s for s in states if (s.role, s.is_active) != after[s.user_id]]
     if not changed:
         return {}, org.updated_at, after, None  # nothing changed, so neither did the organization
+    changed_ids = [s.user_id for s in changed]
+    # The events first: they read each membership as it is before the change.
+    change_id = audit.record_targets(
+        "member.update",
+        actor=actor,
+        via=via,
+        org=org,
+        targets=audit_targets(
+            org.id,
+            changed_ids,
+            old=True,
+            new_role=Membership.role if role is None else role,
+            new_active=Membership.is_active if is_active is None else is_active,
+        ),
+        change_id=change_id,
+    )
     now = utcnow()
     values: dict[str, Any] = {"updated_at": now}
     if role is not None:
@@ -349,10 +400,7 @@ def apply_update(
         values["is_active"] = is_active
     db.session.execute(
         update(Membership)
-        .where(
-            Membership.organization_id == org.id,
-            ids_in(Membership.user_id, [s.user_id for s in changed]),
-        )
+        .where(Membership.organization_id == org.id, ids_in(Membership.user_id, changed_ids))
         .values(**values)
         .execution_options(synchronize_session=False)
     )
@@ -362,25 +410,6 @@ def apply_update(
         [(s.role, s.is_active) for s in changed], [after[s.user_id] for s in changed]
     )
     apply_counter_deltas(org, deltas, now)
-    change_id = audit.record(
-        "member.update",
-        actor=actor,
-        via=via,
-        org=org,
-        targets=[
-            audit.TargetChange(
-                s.user_id,
-                s.sort_email,
-                old_role=s.role,
-                new_role=after[s.user_id][0],
-                old_active=s.is_active,
-                new_active=after[s.user_id][1],
-                joined_at=s.created_at,
-            )
-            for s in changed
-        ],
-        change_id=change_id,
-    )
     return deltas, now, after, change_id
 
 
@@ -419,12 +448,18 @@ def apply_removal(
     via: Via,
     action: str,
 ) -> tuple[dict[str, int], datetime, str]:
+    ids = [s.user_id for s in states]
+    # The events first: they read each membership before it goes.
+    change_id = audit.record_targets(
+        action,
+        actor=actor,
+        via=via,
+        org=org,
+        targets=audit_targets(org.id, ids, old=True, new_role=None, new_active=None),
+    )
     db.session.execute(
         delete(Membership)
-        .where(
-            Membership.organization_id == org.id,
-            ids_in(Membership.user_id, [s.user_id for s in states]),
-        )
+        .where(Membership.organization_id == org.id, ids_in(Membership.user_id, ids))
         .execution_options(synchronize_session=False)
     )
     if _touches_active_owner(states):
@@ -433,22 +468,6 @@ def apply_removal(
     deltas = counter_deltas([(s.role, s.is_active) for s in states], [])
     joins = joins_after(org.joins_by_day, now, left=[s.created_at for s in states])
     apply_counter_deltas(org, deltas, now, joins)
-    change_id = audit.record(
-        action,
-        actor=actor,
-        via=via,
-        org=org,
-        targets=[
-            audit.TargetChange(
-                s.user_id,
-                s.sort_email,
-                old_role=s.role,
-                old_active=s.is_active,
-                joined_at=s.created_at,
-            )
-            for s in states
-        ],
-    )
     return deltas, now, change_id
 
 
