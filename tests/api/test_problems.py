@@ -215,7 +215,7 @@ def test_an_unexpected_error_is_500_without_trace_and_changes_nothing(
         raise RuntimeError("disk on fire /secret/path.py line 3")
 
     # The insert and the counters are written, then the audit fails inside the transaction.
-    monkeypatch.setattr(audit, "record", broken_audit)
+    monkeypatch.setattr(audit, "record_targets", broken_audit)
     response = client.post(
         f"/api/organizations/{every_role.org.id}/users", json={"user_ids": [newcomer.id]}
     )
