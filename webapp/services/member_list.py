@@ -37,9 +37,9 @@ from webapp.models import Membership, Organization, Role, User
 from webapp.models.tables import USER_SEARCH_TABLE
 from webapp.services.errors import InvalidInput, NotMembers
 from webapp.services.members import ids_in
-from webapp.services.organizations import ROLE_COUNTERS, Account
+from webapp.services.organizations import ROLE_COUNTERS, Account, check_seen
 from webapp.services.page_cursor import KEY_TYPES, PageCursor
-from webapp.services.permissions import Action, check_allowed, require, require_reading
+from webapp.services.permissions import Action, require, require_reading
 from webapp.services.transactions import prepared, read_in_batches
 from webapp.services.values import USER_IDS_MAX, is_id, name_sort_key
 
@@ -391,10 +391,7 @@ def _viewer(actor: User, org_id: int, seen: Account | None) -> int:
     if seen is None:
         row = require_reading(actor, org_id, Action.VIEW, Organization.member_count)
         return int(row.member_count)
-    if seen.id != org_id:
-        raise ValueError("seen is another organization's account")
-    check_allowed(seen.role, seen.is_active, Action.VIEW)
-    return seen.member_count
+    return check_seen(seen, org_id, Action.VIEW).member_count
 
 
 def list_members(

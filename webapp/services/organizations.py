@@ -291,6 +291,15 @@ def recent_organizations(actor: User, limit: int = RECENT_LIMIT) -> RecentAccoun
     return RecentAccounts([Account(*row[:-1]) for row in rows], rows[0][-1] if rows else 0)
 
 
+def check_seen(seen: Account, org_id: int, action: Action) -> Account:
+    """``seen``, the organization as this request already read it for the actor, once its role
+    and state allow ``action``: the check ``require`` makes, with no statement."""
+    if seen.id != org_id:
+        raise ValueError("seen is another organization's account")
+    check_allowed(seen.role, seen.is_active, action)
+    return seen
+
+
 def get_organization(actor: Actor, org_id: int, *, seen: Account | None = None) -> Account:
     """The organization as the actor sees it. Needs VIEW (an active membership).
 
@@ -299,10 +308,7 @@ def get_organization(actor: Actor, org_id: int, *, seen: Account | None = None) 
     statement.
     """
     if seen is not None:
-        if seen.id != org_id:
-            raise ValueError("seen is another organization's account")
-        check_allowed(seen.role, seen.is_active, Action.VIEW)
-        return seen
+        return check_seen(seen, org_id, Action.VIEW)
     org, membership = require(actor, org_id, Action.VIEW)
     return Account.of(org, membership)
 

@@ -241,8 +241,10 @@ PREPARED = {_PREPARED_OPTION: True}
 def runs_prepared(cursor: Any, context: Any) -> bool:
     """PostgreSQL: whether psycopg prepares this execution (a DBAPI cursor and SQLAlchemy's
     execution context): a statement marked ``prepared``, outside a transaction."""
+    if context.dialect.name != "postgresql":  # sqlite3's own ``autocommit`` means otherwise
+        return False
     return bool(context.execution_options.get(_PREPARED_OPTION)) and bool(
-        getattr(cursor.connection, "autocommit", False)
+        cursor.connection.autocommit
     )
 
 
